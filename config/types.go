@@ -158,11 +158,14 @@ type Route struct {
 	Headers   map[string]string `yaml:"headers" json:"headers"`
 	Service   string            `yaml:"service" json:"service"`
 	StripPath bool              `yaml:"strip_path" json:"strip_path"`
-	WebSocket *bool             `yaml:"websocket" json:"websocket,omitempty"`
-	Priority  int               `yaml:"priority" json:"priority"`
-	Policies  Policies          `yaml:"policies" json:"policies"`
-	Aggregate []AggregateCall   `yaml:"aggregate" json:"aggregate"`
-	Mock      *Mock             `yaml:"mock" json:"mock,omitempty"`
+	// PreserveHost sends the client's Host header upstream instead of the
+	// target's host.
+	PreserveHost bool            `yaml:"preserve_host" json:"preserve_host"`
+	WebSocket    *bool           `yaml:"websocket" json:"websocket,omitempty"`
+	Priority     int             `yaml:"priority" json:"priority"`
+	Policies     Policies        `yaml:"policies" json:"policies"`
+	Aggregate    []AggregateCall `yaml:"aggregate" json:"aggregate"`
+	Mock         *Mock           `yaml:"mock" json:"mock,omitempty"`
 }
 
 // AggregateCall is one backend call of an aggregation route.

@@ -1,0 +1,252 @@
+// Package app wires the gateway together for `tollgate run`: it loads the
+// configuration, starts the proxy and admin listeners, reloads on SIGHUP or
+// file changes, and drains on shutdown.
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/dataplane/engine"
+	"github.com/tollgate/tollgate/dataplane/listener"
+	"github.com/tollgate/tollgate/dataplane/proxy"
+	"github.com/tollgate/tollgate/dataplane/upstream"
+	"github.com/tollgate/tollgate/observe/accesslog"
+	"github.com/tollgate/tollgate/observe/metrics"
+)
+
+// Options configure an App.
+type Options struct {
+	// ConfigPath is the file to load and watch; empty with Config set means
+	// a built-in configuration that is never reloaded.
+	ConfigPath string
+	Config     *config.Config
+	Logger     *slog.Logger
+}
+
+// App is a running gateway: data plane and admin endpoints in one process.
+type App struct {
+	opts      Options
+	log       *slog.Logger
+	metrics   *metrics.Metrics
+	registry  *upstream.Registry
+	transport *proxy.Transport
+	engine    *engine.Engine
+
+	mu         sync.Mutex // serialises reloads
+	cfg        *config.Config
+	digest     [32]byte
+	version    int64
+	accessDest string
+	access     *accesslog.Logger
+
+	proxy   *listener.Server
+	admin   *http.Server
+	adminLn net.Listener
+
+	serveErr  chan error
+	stopWatch context.CancelFunc
+}
+
+// New loads the configuration and builds the gateway without starting it.
+func New(opts Options) (*App, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	a := &App{opts: opts, log: opts.Logger, metrics: metrics.New(), serveErr: make(chan error, 2)}
+	cfg, digest, err := a.load()
+	if err != nil {
+		return nil, err
+	}
+	a.registry = upstream.NewRegistry(upstream.RegistryOptions{
+		Logger: a.log,
+		OnHealthChange: func(service, target string, healthy bool) {
+			a.metrics.SetUpstreamHealth(service, target, healthy)
+			if !healthy {
+				a.log.Warn("upstream target unhealthy", "service", service, "target", target)
+			}
+		},
+	})
+	a.transport = proxy.NewTransport()
+	a.engine = engine.New(engine.Options{
+		Metrics:   a.metrics,
+		Logger:    a.log,
+		Registry:  a.registry,
+		Transport: a.transport,
+	})
+	if err := a.apply(cfg, digest); err != nil {
+		a.registry.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// load reads the configuration file (or takes the built-in one).
+func (a *App) load() (*config.Config, [32]byte, error) {
+	if a.opts.ConfigPath == "" {
+		return a.opts.Config, [32]byte{}, nil
+	}
+	data, err := os.ReadFile(a.opts.ConfigPath)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	cfg, err := config.Parse(a.opts.ConfigPath, data)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	// The digest covers the environment too: ${VAR} values may have changed.
+	return cfg, sha256.Sum256(append(data, []byte(fmt.Sprint(os.Environ()))...)), nil
+}
+
+func (a *App) apply(cfg *config.Config, digest [32]byte) error {
+	if err := a.engine.Apply(cfg, a.version+1); err != nil {
+		return err
+	}
+	a.version++
+	a.cfg, a.digest = cfg, digest
+	if dest := cfg.Logging.AccessLog; dest != a.accessDest || a.version == 1 {
+		al, err := accesslog.New(dest)
+		if err != nil {
+			a.log.Error("access log", "dest", dest, "err", err)
+		} else {
+			if old := a.engine.SetAccessLog(al); old != nil {
+				old.Close()
+			}
+			a.accessDest, a.access = dest, al
+		}
+	}
+	return nil
+}
+
+// Reload re-reads the configuration file. An invalid file is refused and
+// the running configuration stays; an unchanged file is skipped.
+func (a *App) Reload() error {
+	if a.opts.ConfigPath == "" {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cfg, digest, err := a.load()
+	if err == nil && digest == a.digest {
+		return nil
+	}
+	if err == nil {
+		if warn := listenersChanged(a.cfg, cfg); warn != "" {
+			a.log.Warn("listener settings changed; they take effect at the next restart", "changed", warn)
+		}
+		err = a.apply(cfg, digest)
+	}
+	a.metrics.ConfigReload(err == nil)
+	if err != nil {
+		a.log.Error("configuration refused; the running configuration stays", "file", a.opts.ConfigPath, "err", err.Error())
+		return err
+	}
+	a.log.Info("configuration reloaded", "file", a.opts.ConfigPath, "version", a.version)
+	return nil
+}
+
+// ReopenLogs reopens the access log file, for log rotation by rename.
+func (a *App) ReopenLogs() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.access == nil {
+		return nil
+	}
+	return a.access.Reopen()
+}
+
+func listenersChanged(old, cur *config.Config) string {
+	switch {
+	case old.Server.ProxyListen != cur.Server.ProxyListen:
+		return "server.proxy_listen"
+	case old.Server.AdminListen != cur.Server.AdminListen:
+		return "server.admin_listen"
+	case old.Server.Limits != cur.Server.Limits:
+		return "server.limits"
+	}
+	return ""
+}
+
+// Version returns the configuration version being served.
+func (a *App) Version() int64 { return a.engine.Version() }
+
+// Start binds the listeners and serves in the background.
+func (a *App) Start() error {
+	cfg := a.cfg
+	a.proxy = listener.New(&cfg.Server, a.engine.ServeHTTP)
+	if err := a.proxy.Listen(cfg.Server.ProxyListen); err != nil {
+		return fmt.Errorf("proxy listener %s: %w", cfg.Server.ProxyListen, err)
+	}
+	ln, err := net.Listen("tcp", cfg.Server.AdminListen)
+	if err != nil {
+		a.proxy.Shutdown(context.Background())
+		return fmt.Errorf("admin listener %s: %w", cfg.Server.AdminListen, err)
+	}
+	a.adminLn = ln
+	a.admin = &http.Server{Handler: a.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { a.serveErr <- a.proxy.Serve() }()
+	go func() {
+		if err := a.admin.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			a.serveErr <- err
+		}
+	}()
+	if a.opts.ConfigPath != "" {
+		ctx, cancel := context.WithCancel(context.Background())
+		a.stopWatch = cancel
+		if err := watchFile(ctx, a.opts.ConfigPath, a.log, func() { a.Reload() }); err != nil {
+			a.log.Warn("not watching the configuration file; SIGHUP still reloads", "err", err)
+		}
+	}
+	return nil
+}
+
+// ProxyAddr and AdminAddr return the bound addresses (useful with port 0).
+func (a *App) ProxyAddr() string { return a.proxy.Addr().String() }
+func (a *App) AdminAddr() string { return a.adminLn.Addr().String() }
+
+// Errors reports a listener that stopped on its own.
+func (a *App) Errors() <-chan error { return a.serveErr }
+
+// Shutdown stops accepting connections, lets in-flight requests finish
+// within the drain timeout, then releases everything.
+func (a *App) Shutdown(ctx context.Context) error {
+	if a.stopWatch != nil {
+		a.stopWatch()
+	}
+	drain := a.cfg.Server.DrainTimeout.Or(30 * time.Second)
+	ctx, cancel := context.WithTimeout(ctx, drain)
+	defer cancel()
+	var errs []error
+	if a.proxy != nil {
+		errs = append(errs, a.proxy.Shutdown(ctx))
+	}
+	if a.admin != nil {
+		errs = append(errs, a.admin.Shutdown(ctx))
+	}
+	a.engine.Close()
+	a.registry.Close()
+	a.transport.CloseIdle()
+	if old := a.engine.SetAccessLog(nil); old != nil {
+		errs = append(errs, old.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (a *App) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"ok","config_version":%d}`+"\n", a.engine.Version())
+	})
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	return mux
+}

@@ -1,0 +1,442 @@
+// Package engine holds the data plane's compiled configuration and serves
+// requests with it.
+//
+// A configuration is compiled off the hot path into an immutable snapshot
+// (router, upstream pools, per-route settings) and published with one atomic
+// pointer swap, so a reload never blocks or fails a request: requests that
+// started on the old snapshot finish on it. The request path reads as one
+// chain: snapshot load, path normalization, router match, then the route's
+// action (mock answer or proxy.Forward), then metrics and the access log when
+// the last body byte has been handed to the client.
+package engine
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/dataplane/proxy"
+	"github.com/tollgate/tollgate/dataplane/router"
+	"github.com/tollgate/tollgate/dataplane/upstream"
+	"github.com/tollgate/tollgate/observe/accesslog"
+	"github.com/tollgate/tollgate/observe/metrics"
+	"github.com/valyala/fasthttp"
+)
+
+// Options are the long-lived parts an engine works with; they outlive every
+// snapshot.
+type Options struct {
+	Metrics   *metrics.Metrics
+	AccessLog *accesslog.Logger // nil: no access log
+	Logger    *slog.Logger
+	Registry  *upstream.Registry
+	Transport *proxy.Transport
+}
+
+// Engine serves requests with the current snapshot.
+type Engine struct {
+	opts     Options
+	current  atomic.Pointer[snapshot]
+	applyMu  sync.Mutex
+	inflight atomic.Int64
+	accessMu sync.RWMutex // guards opts.AccessLog replacement
+}
+
+// New returns an engine with no configuration: every request gets 404 until
+// Apply succeeds.
+func New(opts Options) *Engine {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
+	}
+	if opts.Registry == nil {
+		opts.Registry = upstream.NewRegistry(upstream.RegistryOptions{Logger: opts.Logger})
+	}
+	if opts.Transport == nil {
+		opts.Transport = proxy.NewTransport()
+	}
+	e := &Engine{opts: opts}
+	empty, _ := e.compile(&config.Config{}, 0)
+	e.current.Store(empty)
+	return e
+}
+
+// Apply compiles cfg (already validated) and, when that succeeds, makes it
+// the configuration of every new request. On error the running
+// configuration stays.
+func (e *Engine) Apply(cfg *config.Config, version int64) error {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	next, err := e.compile(cfg, version)
+	if err != nil {
+		return err
+	}
+	old := e.current.Swap(next)
+	e.opts.Metrics.SetConfigVersion(version)
+	keep := make([][]*fasthttp.HostClient, 0, len(next.services))
+	for _, sv := range next.services {
+		keep = append(keep, sv.clients)
+	}
+	e.opts.Transport.Retain(keep)
+	if old != nil {
+		old.release()
+	}
+	return nil
+}
+
+// Version returns the version of the configuration in use.
+func (e *Engine) Version() int64 { return e.current.Load().version }
+
+// Inflight returns the number of requests being served.
+func (e *Engine) Inflight() int64 { return e.inflight.Load() }
+
+// SetAccessLog replaces the access logger (on a reload that changes
+// logging.access_log) and returns the previous one, for the caller to close.
+func (e *Engine) SetAccessLog(l *accesslog.Logger) *accesslog.Logger {
+	e.accessMu.Lock()
+	defer e.accessMu.Unlock()
+	old := e.opts.AccessLog
+	e.opts.AccessLog = l
+	return old
+}
+
+// Close releases the current snapshot.
+func (e *Engine) Close() {
+	if s := e.current.Swap(nil); s != nil {
+		s.release()
+	}
+}
+
+// ServeHTTP is the fasthttp request handler of the proxy listeners.
+func (e *Engine) ServeHTTP(ctx *fasthttp.RequestCtx) {
+	x := acquireExchange()
+	x.engine = e
+	x.start = time.Now()
+	x.snap = e.current.Load()
+	e.opts.Metrics.Inflight().Inc()
+	n := e.inflight.Add(1)
+	x.serve(ctx, n)
+}
+
+// exchange is the per-request state: pooled, so the hot path allocates
+// nothing of its own. It implements proxy.Finisher and is recycled in
+// Finish, after the response body has been written.
+type exchange struct {
+	engine  *Engine
+	snap    *snapshot
+	route   *route
+	ctx     *fasthttp.RequestCtx
+	start   time.Time
+	reqID   []byte
+	pathBuf []byte
+	uri     []byte
+	path    []byte
+	header  fastHeader
+	status  int
+	code    string
+	result  proxy.Result
+	peer    netip.Addr
+	client  netip.Addr
+	trusted bool
+	ipBuf   [64]byte
+}
+
+var exchangePool = sync.Pool{New: func() any {
+	return &exchange{reqID: make([]byte, 0, 64), uri: make([]byte, 0, 256)}
+}}
+
+func acquireExchange() *exchange { return exchangePool.Get().(*exchange) }
+
+func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
+	x.ctx = ctx
+	s := x.snap
+	x.setRequestID(ctx)
+	x.identifyClient(ctx)
+
+	if s.maxConcurrent > 0 && inflight > s.maxConcurrent {
+		ctx.Response.Header.Set("Retry-After", "1")
+		x.fail(fasthttp.StatusServiceUnavailable, proxy.CodeOverloaded, "the gateway is at its concurrency limit")
+		return
+	}
+	if s.maxBody > 0 && ctx.Request.Header.ContentLength() > s.maxBody {
+		// The rest of the body is never read, so the connection cannot be
+		// used for another request.
+		ctx.SetConnectionClose()
+		x.fail(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body too large")
+		return
+	}
+	rawPath, query, ok := splitRequestURI(ctx.Request.Header.RequestURI())
+	if !ok {
+		x.fail(fasthttp.StatusBadRequest, proxy.CodeBadRequest, "invalid request target")
+		return
+	}
+	path, err := router.NormalizePath(rawPath)
+	if err != nil {
+		x.fail(fasthttp.StatusBadRequest, proxy.CodeBadRequest, "invalid request path")
+		return
+	}
+	x.path = path
+	x.header.h = &ctx.Request.Header
+	m, ok := s.router.Match(&router.Request{
+		Host:   b2s(ctx.Request.Header.Host()),
+		Method: b2s(ctx.Method()),
+		Path:   b2s(path),
+		Header: &x.header,
+	})
+	if !ok {
+		x.fail(fasthttp.StatusNotFound, proxy.CodeNoRoute, "no route matches this request")
+		return
+	}
+	r := &s.routes[m.RouteID]
+	x.route = r
+	if r.mock != nil {
+		x.serveMock(ctx, r.mock)
+		return
+	}
+
+	upPath := path
+	if r.stripPath {
+		upPath = path[m.PrefixLen:]
+		if len(upPath) == 0 || upPath[0] != '/' {
+			x.pathBuf = append(append(x.pathBuf[:0], '/'), upPath...)
+			upPath = x.pathBuf
+		}
+	}
+	x.uri = append(x.uri[:0], upPath...)
+	if len(query) > 0 {
+		x.uri = append(append(x.uri, '?'), query...)
+	}
+	sv := r.service
+	req := proxy.Request{
+		Pool:            sv.pool,
+		Clients:         sv.clients,
+		URI:             x.uri,
+		HashKey:         x.hashKey(ctx, sv),
+		ResponseTimeout: sv.responseTimeout,
+		PreserveHost:    r.preserveHost,
+		RequestID:       x.reqID,
+		ClientIP:        x.client,
+		Peer:            x.peer,
+		TrustedPeer:     x.trusted,
+		Proto:           proto(ctx),
+	}
+	proxy.Forward(ctx, &req, &x.result, x)
+}
+
+func proto(ctx *fasthttp.RequestCtx) string {
+	if ctx.IsTLS() {
+		return "https"
+	}
+	return "http"
+}
+
+func (x *exchange) hashKey(ctx *fasthttp.RequestCtx, sv *service) []byte {
+	switch sv.hashOn {
+	case hashIP:
+		var buf [64]byte
+		return x.client.AppendTo(buf[:0])
+	case hashHeader:
+		return ctx.Request.Header.Peek(sv.hashHeader)
+	}
+	// hashConsumer needs an authenticated consumer; until one is known the
+	// pool falls back to its default spreading.
+	return nil
+}
+
+// fail answers with a gateway error and finishes the exchange.
+func (x *exchange) fail(status int, code, msg string) {
+	x.status, x.code = status, code
+	proxy.WriteError(x.ctx, status, code, msg, b2s(x.reqID))
+	x.Finish(int64(len(x.ctx.Response.Body())), nil)
+}
+
+func (x *exchange) serveMock(ctx *fasthttp.RequestCtx, m *mockResponse) {
+	ctx.Response.SetStatusCode(m.status)
+	for _, h := range m.headers {
+		ctx.Response.Header.Set(h[0], h[1])
+	}
+	ctx.Response.Header.SetBytesV("X-Request-ID", x.reqID)
+	ctx.Response.SetBodyRaw(m.body)
+	x.status = m.status
+	x.Finish(int64(len(m.body)), nil)
+}
+
+// Finish records the request in metrics and the access log and recycles the
+// exchange. It is called exactly once per request.
+func (x *exchange) Finish(bytes int64, err error) {
+	e := x.engine
+	total := time.Since(x.start)
+	status := x.status
+	if x.result.Status != 0 {
+		status = x.result.Status
+	}
+	if err != nil && status < 400 {
+		// The client saw a good head and a cut body; log what it got.
+		x.code = "body_incomplete"
+	}
+	rm := x.snap.noRoute
+	routeName, serviceName := "", ""
+	if x.route != nil {
+		rm = x.route.metrics
+		routeName = x.route.name
+		if x.route.service != nil {
+			serviceName = x.route.service.name
+		}
+	}
+	rm.Observe(b2s(x.ctx.Method()), status, total, x.result.Upstream)
+	e.opts.Metrics.Inflight().Dec()
+	e.inflight.Add(-1)
+
+	e.accessMu.RLock()
+	if al := e.opts.AccessLog; al != nil {
+		ent := accesslog.Entry{
+			Time:             x.start,
+			RequestID:        b2s(x.reqID),
+			Route:            routeName,
+			Service:          serviceName,
+			Method:           b2s(x.ctx.Method()),
+			Path:             b2s(x.path),
+			Status:           status,
+			Bytes:            bytes,
+			UpstreamDuration: x.result.Upstream,
+			TotalDuration:    total,
+			ClientIP:         b2s(x.client.AppendTo(x.ipBuf[:0])),
+		}
+		if x.path == nil {
+			ent.Path = b2s(x.ctx.Request.Header.RequestURI())
+		}
+		if t := x.result.Target; t != nil {
+			ent.UpstreamTarget = t.Addr
+		}
+		al.Log(&ent)
+	}
+	e.accessMu.RUnlock()
+
+	x.reset()
+	exchangePool.Put(x)
+}
+
+func (x *exchange) reset() {
+	*x = exchange{reqID: x.reqID[:0], uri: x.uri[:0], pathBuf: x.pathBuf[:0]}
+}
+
+// identifyClient finds the client's address: the TCP peer, or, when the peer
+// is a trusted proxy, the right-most address in X-Forwarded-For that is not
+// itself a trusted proxy.
+func (x *exchange) identifyClient(ctx *fasthttp.RequestCtx) {
+	x.peer = peerAddr(ctx)
+	x.client = x.peer
+	s := x.snap
+	if len(s.trusted) == 0 || !s.trustedPeer(x.peer) {
+		return
+	}
+	x.trusted = true
+	all := ctx.Request.Header.PeekAll("X-Forwarded-For")
+	for i := len(all) - 1; i >= 0; i-- {
+		v := all[i]
+		for len(v) > 0 {
+			j := lastIndexComma(v)
+			item := trimSpace(v[j+1:])
+			v = v[:max(j, 0)]
+			if j < 0 {
+				v = nil
+			}
+			a, err := netip.ParseAddr(b2s(item))
+			if err != nil {
+				return // a malformed hop ends what can be believed
+			}
+			a = a.Unmap()
+			x.client = a
+			if !s.trustedPeer(a) {
+				return
+			}
+		}
+	}
+}
+
+func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		if a, ok := netip.AddrFromSlice(ta.IP); ok {
+			return a.Unmap()
+		}
+	}
+	return netip.IPv4Unspecified()
+}
+
+func lastIndexComma(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == ',' {
+			return i
+		}
+	}
+	return -1
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// splitRequestURI returns the path and raw query of an origin-form or
+// absolute-form request target.
+func splitRequestURI(uri []byte) (path, query []byte, ok bool) {
+	if len(uri) == 0 {
+		return nil, nil, false
+	}
+	if uri[0] != '/' {
+		// absolute-form: scheme "://" authority path
+		i := indexOf(uri, "://")
+		if i <= 0 {
+			return nil, nil, false
+		}
+		rest := uri[i+3:]
+		j := 0
+		for j < len(rest) && rest[j] != '/' && rest[j] != '?' {
+			j++
+		}
+		uri = rest[j:]
+		if len(uri) == 0 || uri[0] == '?' {
+			uri = append([]byte("/"), uri...)
+		}
+	}
+	for i, c := range uri {
+		if c == '?' {
+			return uri[:i], uri[i+1:], true
+		}
+		if c == '#' {
+			return uri[:i], nil, true
+		}
+	}
+	return uri, nil, true
+}
+
+func indexOf(b []byte, s string) int {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if string(b[i:i+len(s)]) == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// fastHeader lets the router read fasthttp request headers.
+type fastHeader struct{ h *fasthttp.RequestHeader }
+
+func (f *fastHeader) Get(name string) string { return b2s(f.h.Peek(name)) }
+
+// b2s views bytes as a string without copying. Only for values that are
+// used and dropped before the bytes change: within one request, whose
+// buffers fasthttp keeps until the response is written.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

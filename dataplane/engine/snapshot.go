@@ -1,0 +1,192 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/dataplane/router"
+	"github.com/tollgate/tollgate/dataplane/upstream"
+	"github.com/tollgate/tollgate/observe/metrics"
+	"github.com/valyala/fasthttp"
+)
+
+// snapshot is one compiled configuration. It is immutable once published:
+// requests read it through a single atomic load and never lock.
+type snapshot struct {
+	version  int64
+	router   *router.Router
+	routes   []route
+	services map[string]*service
+	trusted  []netip.Prefix
+	// maxConcurrent is server.limits.max_concurrent_requests (0: unlimited).
+	maxConcurrent int64
+	// maxBody is server.limits.max_body_bytes.
+	maxBody int
+	noRoute *metrics.RouteMetrics
+}
+
+type route struct {
+	name         string
+	service      *service // nil for a mock route
+	stripPath    bool
+	preserveHost bool
+	mock         *mockResponse
+	metrics      *metrics.RouteMetrics
+}
+
+type service struct {
+	name            string
+	pool            *upstream.Pool
+	clients         []*fasthttp.HostClient
+	responseTimeout time.Duration
+	hashOn          hashSource
+	hashHeader      string
+}
+
+// hashSource says where consistent_hash takes its key.
+type hashSource uint8
+
+const (
+	hashNone hashSource = iota
+	hashIP
+	hashConsumer
+	hashHeader
+)
+
+type mockResponse struct {
+	status  int
+	headers [][2]string
+	body    []byte
+}
+
+// compile builds a snapshot from a validated configuration. It runs off the
+// hot path; on error nothing of the new snapshot stays alive.
+func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err error) {
+	s := &snapshot{
+		version:       version,
+		services:      make(map[string]*service, len(cfg.Services)),
+		maxConcurrent: int64(cfg.Server.Limits.MaxConcurrentRequests),
+		maxBody:       int(cfg.Server.Limits.MaxBodyBytes),
+		noRoute:       e.opts.Metrics.Route("", ""),
+	}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+	for _, cidr := range cfg.Server.TrustedProxies {
+		p, err := parsePrefix(cidr)
+		if err != nil {
+			return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+		}
+		s.trusted = append(s.trusted, p)
+	}
+	for i := range cfg.Services {
+		svc := &cfg.Services[i]
+		pool, err := e.opts.Registry.NewPool(*svc)
+		if err != nil {
+			return nil, fmt.Errorf("services[%d] (%s): %w", i, svc.Name, err)
+		}
+		sv := &service{
+			name:            svc.Name,
+			pool:            pool,
+			responseTimeout: svc.Timeouts.Response.Or(30 * time.Second),
+		}
+		s.services[svc.Name] = sv
+		for _, t := range pool.Targets() {
+			if t.Scheme == "h2c" {
+				return nil, fmt.Errorf("services[%d] (%s): h2c targets are not supported by this build", i, svc.Name)
+			}
+		}
+		sv.clients = e.opts.Transport.Clients(pool, svc.Timeouts.Connect.Or(2*time.Second))
+		switch hash := svc.HashOn; {
+		case hash == "ip":
+			sv.hashOn = hashIP
+		case hash == "consumer":
+			sv.hashOn = hashConsumer
+		case strings.HasPrefix(hash, "header:"):
+			sv.hashOn, sv.hashHeader = hashHeader, strings.TrimPrefix(hash, "header:")
+		}
+	}
+	rrs := make([]router.Route, 0, len(cfg.Routes))
+	s.routes = make([]route, len(cfg.Routes))
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		if len(rc.Aggregate) > 0 {
+			return nil, fmt.Errorf("routes[%d] (%s): aggregate routes are not supported by this build", i, rc.Name)
+		}
+		r := route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost}
+		if rc.Mock != nil {
+			r.mock = compileMock(rc.Mock)
+		} else {
+			r.service = s.services[rc.Service]
+			if r.service == nil {
+				return nil, fmt.Errorf("routes[%d] (%s): unknown service %q", i, rc.Name, rc.Service)
+			}
+		}
+		svcName := rc.Service
+		if r.mock != nil {
+			svcName = ""
+		}
+		r.metrics = e.opts.Metrics.Route(rc.Name, svcName)
+		s.routes[i] = r
+		rrs = append(rrs, router.Route{
+			ID: i, Hosts: rc.Hosts, Paths: rc.Paths, Methods: rc.Methods,
+			Headers: rc.Headers, Priority: rc.Priority,
+		})
+	}
+	if s.router, err = router.Compile(rrs); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// release tells the upstream registry that this snapshot's pools are no
+// longer used, so health checkers of removed targets stop.
+func (s *snapshot) release() {
+	for _, sv := range s.services {
+		if sv.pool != nil {
+			sv.pool.Release()
+		}
+	}
+}
+
+func compileMock(m *config.Mock) *mockResponse {
+	mr := &mockResponse{status: m.Status, body: []byte(m.Body)}
+	if mr.status == 0 {
+		mr.status = 200
+	}
+	for k, v := range m.Headers {
+		mr.headers = append(mr.headers, [2]string{k, v})
+	}
+	return mr
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, errors.New("invalid address " + strconv.Quote(s))
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func (s *snapshot) trustedPeer(a netip.Addr) bool {
+	for _, p := range s.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,119 @@
+// Package listener runs the proxy's client-facing HTTP/1.1 servers with the
+// edge limits of the configuration and drains them gracefully.
+package listener
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/dataplane/proxy"
+	"github.com/valyala/fasthttp"
+)
+
+// Server is one proxy listener.
+type Server struct {
+	srv *fasthttp.Server
+	ln  net.Listener
+}
+
+// New configures a server for handler with the edge limits of cfg.
+func New(cfg *config.Server, handler fasthttp.RequestHandler) *Server {
+	maxHeader := cfg.Limits.MaxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = 16384
+	}
+	maxBody := cfg.Limits.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = 10 << 20
+	}
+	srv := &fasthttp.Server{
+		Handler:      handler,
+		ErrorHandler: errorHandler,
+		// The request head must fit in the read buffer, so its size is the
+		// header limit: a larger head is answered 431.
+		ReadBufferSize:  maxHeader,
+		WriteBufferSize: 16 << 10,
+		// With a streamed body ReadTimeout bounds reading the request head.
+		ReadTimeout:                  cfg.ReadHeaderTimeout.Or(10 * time.Second),
+		IdleTimeout:                  cfg.IdleTimeout.Or(60 * time.Second),
+		MaxRequestBodySize:           int(maxBody),
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		TCPKeepalive:                 true,
+		Concurrency:                  256 * 1024,
+		SecureErrorLogMessage:        true,
+		Logger:                       quietLogger{},
+		// A client that waits for 100 Continue before sending an oversize
+		// body is refused without it.
+		ExpectHandler: func(ctx *fasthttp.RequestCtx) int {
+			if ctx.Request.Header.ContentLength() > int(maxBody) {
+				return fasthttp.StatusRequestEntityTooLarge
+			}
+			return fasthttp.StatusContinue
+		},
+	}
+	return &Server{srv: srv}
+}
+
+// Listen binds addr.
+func (s *Server) Listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr returns the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until Shutdown.
+func (s *Server) Serve() error {
+	err := s.srv.Serve(s.ln)
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, closes idle connections, and waits for the
+// requests in flight to finish (or ctx to end).
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.srv.ShutdownWithContext(ctx)
+}
+
+// errorHandler answers requests that could not be read, with the gateway's
+// JSON error, and closes the connection: after a framing error nothing that
+// follows on it can be trusted.
+func errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	status, code, msg := fasthttp.StatusBadRequest, proxy.CodeBadRequest, "malformed request"
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		status, code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large", "request header too large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, code, msg = fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body too large"
+	case isTimeout(err):
+		status, code, msg = fasthttp.StatusRequestTimeout, "request_timeout", "request not received in time"
+	}
+	proxy.WriteError(ctx, status, code, msg, "")
+	ctx.SetConnectionClose()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// quietLogger drops fasthttp's own error log lines: every client error is
+// already answered and counted by the gateway.
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
