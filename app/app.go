@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync"
 	"time"
@@ -75,6 +76,7 @@ func New(opts Options) (*App, error) {
 				a.log.Warn("upstream target unhealthy", "service", service, "target", target)
 			}
 		},
+		OnTargetRemoved: a.metrics.RemoveUpstream,
 	})
 	a.transport = proxy.NewTransport()
 	a.engine = engine.New(engine.Options{
@@ -248,5 +250,12 @@ func (a *App) adminHandler() http.Handler {
 		fmt.Fprintf(w, `{"status":"ok","config_version":%d}`+"\n", a.engine.Version())
 	})
 	mux.Handle("GET /metrics", a.metrics.Handler())
+	if a.cfg.Admin.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	}
 	return mux
 }

@@ -59,6 +59,8 @@ type Limits struct {
 // Admin configures the admin API.
 type Admin struct {
 	Tokens []AdminToken `yaml:"tokens" json:"tokens"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the admin listener.
+	Pprof bool `yaml:"pprof" json:"pprof"`
 }
 
 // AdminToken grants a role on the admin API.

@@ -14,6 +14,9 @@
 #
 # Environment:
 #   DURATION=10s  WARMUP=2s  THREADS=2  CONNECTIONS=64
+#   ROUNDS=3             rounds of direct, nginx, tollgate taken in turn; the
+#                        table shows each target's median round, so that a
+#                        noisy neighbour slows every target alike
 #   SCENARIO=name        use scripts/scenarios/name.yaml as extra configuration
 #   BENCH_PORT_BASE=18000  gateway proxy port; admin +1, nginx +2, backend +80
 #   KEEP_TMP=1           keep the temporary directory (configs, logs)
@@ -27,6 +30,7 @@ duration=${DURATION:-10s}
 warmup=${WARMUP:-2s}
 threads=${THREADS:-2}
 connections=${CONNECTIONS:-64}
+rounds=${ROUNDS:-3}
 base=${BENCH_PORT_BASE:-18000}
 proxy_port=$base
 admin_port=$((base + 1))
@@ -128,7 +132,7 @@ if ! go build -o "$tmp/tollgate" "$gateway_pkg" 2>"$tmp/build-tollgate.log"; the
 fi
 
 # --- wrk -------------------------------------------------------------------
-declare -A rps p50 p99 errors
+declare -A rps p50 p99 errors runs
 
 # to_ms VALUE: wrk's "330.00us" / "1.20ms" / "2.00s" / "1.00m" in milliseconds.
 to_ms() {
@@ -145,14 +149,26 @@ measure() {
 	echo "bench: $name: warm-up $warmup, then $duration at $url" >&2
 	wrk -t"$threads" -c"$connections" -d"$warmup" "${wrk_headers[@]}" "$url" >/dev/null
 	wrk -t"$threads" -c"$connections" -d"$duration" --latency "${wrk_headers[@]}" "$url" >"$out"
-	rps[$name]=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-	p50[$name]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
-	p99[$name]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
-	errors[$name]=$(awk '
+	local r q50 q99 e
+	r=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+	[[ -n $r ]] || die "$name: could not read wrk output: $(cat "$out")"
+	q50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+	q99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+	e=$(awk '
 		/Non-2xx or 3xx responses:/ {n += $NF}
 		/Socket errors:/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10}
 		END {print n + 0}' "$out")
-	[[ -n ${rps[$name]} ]] || die "$name: could not read wrk output: $(cat "$out")"
+	runs[$name]+="$r $q50 $q99 $e"$'\n'
+	echo "bench: $name: $r requests/s, p50 $q50 ms, p99 $q99 ms, errors $e" >&2
+}
+
+# summarize NAME: the round with the median requests/s, and the errors of
+# every round added up.
+summarize() {
+	local name=$1 line
+	line=$(printf '%s' "${runs[$name]}" | sort -n -k1,1 | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+	read -r rps[$name] p50[$name] p99[$name] _ <<<"$line"
+	errors[$name]=$(printf '%s' "${runs[$name]}" | awk '{n += $4} END {print n + 0}')
 }
 
 # --- direct ------------------------------------------------------------------
@@ -160,7 +176,8 @@ measure() {
 backend_pid=$!
 pids+=("$backend_pid")
 wait_http "http://$host:$backend_port/" "$backend_pid" backend || die "backend failed: $(cat "$tmp/backend.log")"
-measure direct "http://$host:$backend_port/"
+targets=(direct)
+declare -A urls=([direct]="http://$host:$backend_port/")
 
 # --- nginx -------------------------------------------------------------------
 if command -v nginx >/dev/null; then
@@ -196,8 +213,8 @@ EOF
 	nginx_pid=$!
 	pids+=("$nginx_pid")
 	wait_http "http://$host:$nginx_port/" "$nginx_pid" nginx || die "nginx failed: $(cat "$tmp/nginx/error.log" "$tmp/nginx/stdout.log")"
-	measure nginx "http://$host:$nginx_port/"
-	stop "$nginx_pid"
+	targets+=(nginx)
+	urls[nginx]="http://$host:$nginx_port/"
 else
 	echo "bench: nginx is not installed (apt-get install -y nginx); skipping it" >&2
 fi
@@ -236,16 +253,28 @@ EOF
 	pids+=("$gateway_pid")
 	if wait_http "http://$host:$admin_port/healthz" "$gateway_pid" tollgate &&
 		wait_http "http://$host:$proxy_port/" "$gateway_pid" "tollgate proxy"; then
-		measure tollgate "http://$host:$proxy_port/"
+		targets+=(tollgate)
+		urls[tollgate]="http://$host:$proxy_port/"
 	else
 		gateway_error="tollgate did not start; its log:"$'\n'"$(tail -n 40 "$tmp/tollgate.log")"$'\n'"config:"$'\n'"$(cat "$cfg")"
 	fi
-	stop "$gateway_pid"
 fi
+
+# --- measure -----------------------------------------------------------------
+# Every server is up (idle ones cost nothing); the targets take turns, round
+# after round.
+for ((round = 1; round <= rounds; round++)); do
+	for name in "${targets[@]}"; do
+		measure "$name" "${urls[$name]}"
+	done
+done
+for name in "${targets[@]}"; do
+	summarize "$name"
+done
 
 # --- report ------------------------------------------------------------------
 echo
-echo "Loopback benchmark: wrk -t$threads -c$connections -d$duration${SCENARIO:+, scenario $SCENARIO}${1:+, extra $1}"
+echo "Loopback benchmark: wrk -t$threads -c$connections -d$duration, median of $rounds rounds${SCENARIO:+, scenario $SCENARIO}${1:+, extra $1}"
 printf '%-10s %12s %10s %10s %10s\n' target "requests/s" "p50 ms" "p99 ms" errors
 for name in direct nginx tollgate; do
 	[[ -n ${rps[$name]:-} ]] || continue

@@ -118,7 +118,7 @@ func (e *Engine) Close() {
 func (e *Engine) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	x := acquireExchange()
 	x.engine = e
-	x.start = time.Now()
+	x.start = ctx.Time()
 	x.snap = e.current.Load()
 	e.opts.Metrics.Inflight().Inc()
 	n := e.inflight.Add(1)
@@ -141,6 +141,7 @@ type exchange struct {
 	header  fastHeader
 	status  int
 	code    string
+	req     proxy.Request
 	result  proxy.Result
 	peer    netip.Addr
 	client  netip.Addr
@@ -214,7 +215,7 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		x.uri = append(append(x.uri, '?'), query...)
 	}
 	sv := r.service
-	req := proxy.Request{
+	x.req = proxy.Request{
 		Pool:            sv.pool,
 		Clients:         sv.clients,
 		URI:             x.uri,
@@ -227,7 +228,7 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		TrustedPeer:     x.trusted,
 		Proto:           proto(ctx),
 	}
-	proxy.Forward(ctx, &req, &x.result, x)
+	proxy.Forward(ctx, &x.req, &x.result, x)
 }
 
 func proto(ctx *fasthttp.RequestCtx) string {

@@ -83,6 +83,12 @@ func (s *Server) Serve() error {
 	return err
 }
 
+// ServeListener serves on a listener made elsewhere (tests, benchmarks).
+func (s *Server) ServeListener(ln net.Listener) error {
+	s.ln = ln
+	return s.Serve()
+}
+
 // Shutdown stops accepting, closes idle connections, and waits for the
 // requests in flight to finish (or ctx to end).
 func (s *Server) Shutdown(ctx context.Context) error {

@@ -39,6 +39,11 @@ type Request struct {
 
 // Result describes how a forwarded request went.
 type Result struct {
+	// tried lists the targets attempted, for retries to go elsewhere. It
+	// lives here, in memory the caller keeps per request, because a slice
+	// handed to the balancer would otherwise escape to the heap.
+	tried [8]*upstream.Target
+
 	Target   *upstream.Target // last target tried; nil when none was picked
 	Status   int              // status sent to the client
 	Upstream time.Duration    // time until the upstream's response head
@@ -73,7 +78,7 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 	idempotent := Idempotent(ctx.Method())
 
 	resp := fasthttp.AcquireResponse()
-	var tried [8]*upstream.Target
+	tried := &res.tried
 	nTried := 0
 	attempts := r.Pool.Attempts()
 	for attempt := 1; ; attempt++ {

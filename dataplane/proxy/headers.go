@@ -13,59 +13,140 @@ var hopByHop = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
+// gatewaySet are the request headers the gateway writes itself; a client's
+// copies are removed first so that no second line survives next to ours.
+var gatewaySet = []string{
+	"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "Forwarded",
+}
+
+// Canonical header names, written without fasthttp re-normalizing them.
+var (
+	hdrXForwardedFor   = []byte("X-Forwarded-For")
+	hdrXForwardedProto = []byte("X-Forwarded-Proto")
+	hdrXForwardedHost  = []byte("X-Forwarded-Host")
+	hdrXRealIP         = []byte("X-Real-Ip")
+	hdrXRequestID      = []byte("X-Request-Id")
+	protoHTTP          = []byte("http")
+	protoHTTPS         = []byte("https")
+)
+
 // prepareRequest fills up from the client request: the client's headers less
 // the hop-by-hop ones and any identity a client could forge, then the
 // gateway's X-Forwarded-*, X-Real-IP and X-Request-ID.
+//
+// One pass over the client's headers tells whether anything must be removed;
+// the common request has nothing to remove and pays for no deletion.
 func prepareRequest(ctx *fasthttp.RequestCtx, r *Request, up *fasthttp.Request) {
 	in := &ctx.Request.Header
+	dirty := requestNeedsCleaning(in)
 	in.CopyTo(&up.Header)
 	h := &up.Header
 	h.SetRequestURIBytes(r.URI)
-	h.SetProtocol("HTTP/1.1")
+	h.SetProtocolBytes(http11)
+	if dirty {
+		cleanRequest(h, in)
+	}
+	// Connection is a flag in fasthttp, not a list entry: clear it so the
+	// upstream connection stays alive whatever the client asked for its own.
+	h.ResetConnectionClose()
 
+	var ipBuf [64]byte
+	peerIP := r.Peer.AppendTo(ipBuf[:0])
+	proto := protoHTTP
+	if r.Proto == "https" {
+		proto = protoHTTPS
+	}
+	if r.TrustedPeer {
+		if prior := joinedValues(in, "X-Forwarded-For"); len(prior) > 0 {
+			h.SetCanonical(hdrXForwardedFor, append(append(prior, ", "...), peerIP...))
+		} else {
+			h.SetCanonical(hdrXForwardedFor, peerIP)
+		}
+		if v := in.Peek("X-Forwarded-Proto"); len(v) > 0 {
+			proto = v
+		}
+		host := in.Host()
+		if v := in.Peek("X-Forwarded-Host"); len(v) > 0 {
+			host = v
+		}
+		h.SetCanonical(hdrXForwardedProto, proto)
+		h.SetCanonical(hdrXForwardedHost, host)
+		if v := in.Peek("Forwarded"); len(v) > 0 {
+			h.Set("Forwarded", string(v))
+		}
+	} else {
+		h.SetCanonical(hdrXForwardedFor, peerIP)
+		h.SetCanonical(hdrXForwardedProto, proto)
+		h.SetCanonical(hdrXForwardedHost, in.Host())
+	}
+	h.SetCanonical(hdrXRealIP, r.ClientIP.AppendTo(ipBuf[:0]))
+	h.SetCanonical(hdrXRequestID, r.RequestID)
+}
+
+var http11 = []byte("HTTP/1.1")
+
+// requestNeedsCleaning reports whether the client sent any header the
+// gateway removes or rewrites.
+func requestNeedsCleaning(h *fasthttp.RequestHeader) bool {
+	if h.ConnectionClose() {
+		return true
+	}
+	for k := range h.All() {
+		if isHopByHop(k) || isIdentity(k) || inList(k, gatewaySet) || bytes.EqualFold(k, hdrXRequestID) {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanRequest removes from h what the client may not send upstream.
+func cleanRequest(h, in *fasthttp.RequestHeader) {
 	removeConnectionListed(h, in.Peek("Connection"))
 	for _, name := range hopByHop {
 		h.Del(name)
 	}
-	removeIdentityHeaders(h)
-
-	var ipBuf [64]byte
-	peerIP := r.Peer.AppendTo(ipBuf[:0])
-	if r.TrustedPeer {
-		if prior := joinedValues(in, "X-Forwarded-For"); len(prior) > 0 {
-			h.Del("X-Forwarded-For")
-			h.SetBytesV("X-Forwarded-For", append(append(prior, ", "...), peerIP...))
-		} else {
-			h.SetBytesV("X-Forwarded-For", peerIP)
-		}
-		setIfAbsent(h, "X-Forwarded-Proto", r.Proto)
-		setBytesIfAbsent(h, "X-Forwarded-Host", in.Host())
-	} else {
-		h.Del("Forwarded")
-		h.SetBytesV("X-Forwarded-For", peerIP)
-		h.Set("X-Forwarded-Proto", r.Proto)
-		h.SetBytesV("X-Forwarded-Host", in.Host())
+	for _, name := range gatewaySet {
+		h.Del(name)
 	}
-	clientIP := r.ClientIP.AppendTo(ipBuf[:0])
-	h.SetBytesV("X-Real-IP", clientIP)
-	h.SetBytesV("X-Request-ID", r.RequestID)
+	h.Del("X-Request-Id")
+	removeIdentityHeaders(h)
+}
+
+func isHopByHop(k []byte) bool { return inList(k, hopByHop) }
+
+func inList(k []byte, names []string) bool {
+	for _, n := range names {
+		if len(k) == len(n) && bytes.EqualFold(k, []byte(n)) {
+			return true
+		}
+	}
+	return false
+}
+
+func isIdentity(k []byte) bool {
+	return hasPrefixFold(k, prefixConsumer) || hasPrefixFold(k, prefixAuthenticated)
 }
 
 // removeConnectionListed drops the headers a client named in Connection:
 // they are hop-by-hop for this connection only.
-func removeConnectionListed(h *fasthttp.RequestHeader, connection []byte) {
-	for len(connection) > 0 {
+func removeConnectionListed(h *fasthttp.RequestHeader, list []byte) {
+	for len(list) > 0 {
 		var name []byte
-		if i := bytes.IndexByte(connection, ','); i >= 0 {
-			name, connection = connection[:i], connection[i+1:]
-		} else {
-			name, connection = connection, nil
-		}
-		name = bytes.TrimSpace(name)
+		name, list = nextToken(list)
 		if len(name) > 0 {
 			h.DelBytes(name)
 		}
 	}
+}
+
+// nextToken splits the first element off a comma-separated header value.
+func nextToken(list []byte) (token, rest []byte) {
+	if i := bytes.IndexByte(list, ','); i >= 0 {
+		token, rest = list[:i], list[i+1:]
+	} else {
+		token = list
+	}
+	return bytes.TrimSpace(token), rest
 }
 
 var (
@@ -75,13 +156,12 @@ var (
 
 // removeIdentityHeaders drops every X-Consumer-* and X-Authenticated-*
 // header: only the gateway may say who the consumer is. Headers cannot be
-// deleted while iterating, so each match restarts the scan; the common case
-// (none sent) costs one pass and no allocation.
+// deleted while iterating, so each match restarts the scan.
 func removeIdentityHeaders(h *fasthttp.RequestHeader) {
 	for {
 		var name []byte
 		for k := range h.All() {
-			if hasPrefixFold(k, prefixConsumer) || hasPrefixFold(k, prefixAuthenticated) {
+			if isIdentity(k) {
 				name = append([]byte(nil), k...)
 				break
 			}
@@ -120,45 +200,39 @@ func joinedValues(h *fasthttp.RequestHeader, name string) []byte {
 	return out
 }
 
-func setIfAbsent(h *fasthttp.RequestHeader, name, value string) {
-	if len(h.Peek(name)) == 0 {
-		h.Set(name, value)
-	}
-}
-
-func setBytesIfAbsent(h *fasthttp.RequestHeader, name string, value []byte) {
-	if len(h.Peek(name)) == 0 {
-		h.SetBytesV(name, value)
-	}
-}
-
 // copyResponse copies the upstream status and headers into the client
 // response, less the hop-by-hop ones.
 func copyResponse(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, r *Request) {
 	out := &ctx.Response.Header
-	connection := resp.Header.Peek("Connection")
-	var listed [256]byte
-	conn := append(listed[:0], connection...)
-	resp.Header.CopyTo(out)
-	out.ResetConnectionClose()
-	for len(conn) > 0 {
-		var name []byte
-		if i := bytes.IndexByte(conn, ','); i >= 0 {
-			name, conn = conn[:i], conn[i+1:]
-		} else {
-			name, conn = conn, nil
-		}
-		if name = bytes.TrimSpace(name); len(name) > 0 {
-			out.DelBytes(name)
+	dirty, hasID := false, false
+	for k := range resp.Header.All() {
+		if isHopByHop(k) {
+			dirty = true
+		} else if bytes.EqualFold(k, hdrXRequestID) {
+			hasID = true
 		}
 	}
-	for _, name := range hopByHop {
-		out.Del(name)
+	resp.Header.CopyTo(out)
+	out.ResetConnectionClose()
+	if dirty {
+		// Names listed in the upstream's Connection header are read from
+		// resp, which stays untouched, and deleted from the copy.
+		list := resp.Header.Peek("Connection")
+		for len(list) > 0 {
+			var name []byte
+			name, list = nextToken(list)
+			if len(name) > 0 {
+				out.DelBytes(name)
+			}
+		}
+		for _, name := range hopByHop {
+			out.Del(name)
+		}
 	}
 	if ctx.Request.Header.ConnectionClose() {
 		out.SetConnectionClose()
 	}
-	if len(out.Peek("X-Request-ID")) == 0 {
-		out.SetBytesV("X-Request-ID", r.RequestID)
+	if !hasID {
+		out.SetCanonical(hdrXRequestID, r.RequestID)
 	}
 }

@@ -20,6 +20,8 @@ type Transport struct {
 	// TLSConfig is the base TLS configuration for https targets (tests set
 	// RootCAs); ServerName is filled per target.
 	TLSConfig *tls.Config
+	// Dial, when set, replaces TCP dialing (benchmarks use in-memory pipes).
+	Dial func(addr string) (net.Conn, error)
 }
 
 type clientKey struct {
@@ -98,7 +100,11 @@ func (t *Transport) newClient(tg *upstream.Target, connectTimeout time.Duration)
 	c := &fasthttp.HostClient{
 		Addr: tg.Addr,
 		Dial: func(addr string) (net.Conn, error) {
-			conn, err := dialer.Dial("tcp", addr)
+			dial := t.Dial
+			if dial == nil {
+				dial = func(addr string) (net.Conn, error) { return dialer.Dial("tcp", addr) }
+			}
+			conn, err := dial(addr)
 			if err != nil {
 				return nil, &errDial{err: err}
 			}
