@@ -6,26 +6,26 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/dataplane/upstream/breaker"
 	"github.com/tollgate/tollgate/dataplane/upstream/health"
 )
 
-// Defaults for settings left at zero.
+// Settings left at zero take the configuration's documented defaults, so a
+// pool built from a configuration that skipped ApplyDefaults behaves the same.
 const (
-	defaultAttempts           = 2
-	defaultActivePath         = "/"
-	defaultActiveInterval     = 5 * time.Second
-	defaultActiveTimeout      = 2 * time.Second
-	defaultHealthyThreshold   = 2
-	defaultUnhealthyThreshold = 3
-	defaultPassiveThreshold   = 5
-	defaultCooldown           = 30 * time.Second
+	defaultAttempts           = config.DefaultRetryAttempts
+	defaultActivePath         = config.DefaultHealthPath
+	defaultActiveInterval     = config.DefaultHealthInterval
+	defaultActiveTimeout      = config.DefaultHealthTimeout
+	defaultHealthyThreshold   = config.DefaultHealthyThreshold
+	defaultUnhealthyThreshold = config.DefaultUnhealthyThreshold
+	defaultPassiveThreshold   = config.DefaultPassiveUnhealthyThreshold
+	defaultCooldown           = config.DefaultPassiveCooldown
 )
 
-var defaultUnhealthyStatuses = []int{502, 503, 504}
+var defaultUnhealthyStatuses = config.DefaultPassiveUnhealthyStatuses()
 
 // Pool is the immutable set of targets of one service in one config
 // snapshot. It is safe for concurrent use.

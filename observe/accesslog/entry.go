@@ -3,7 +3,8 @@ package accesslog
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/tollgate/tollgate/internal/jsonx"
 )
 
 // Entry is one finished request. The gateway fills it on the stack; Log
@@ -38,17 +39,17 @@ func appendEntry(b []byte, e *Entry) []byte {
 	b = append(b, `{"time":"`...)
 	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","request_id":`...)
-	b = appendString(b, e.RequestID)
+	b = jsonx.AppendString(b, e.RequestID)
 	b = append(b, `,"route":`...)
-	b = appendString(b, e.Route)
+	b = jsonx.AppendString(b, e.Route)
 	b = append(b, `,"service":`...)
-	b = appendString(b, e.Service)
+	b = jsonx.AppendString(b, e.Service)
 	b = append(b, `,"consumer":`...)
-	b = appendString(b, e.Consumer)
+	b = jsonx.AppendString(b, e.Consumer)
 	b = append(b, `,"method":`...)
-	b = appendString(b, e.Method)
+	b = jsonx.AppendString(b, e.Method)
 	b = append(b, `,"path":`...)
-	b = appendString(b, e.Path)
+	b = jsonx.AppendString(b, e.Path)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(e.Status), 10)
 	b = append(b, `,"bytes":`...)
@@ -58,10 +59,10 @@ func appendEntry(b []byte, e *Entry) []byte {
 	b = append(b, `,"total_ms":`...)
 	b = appendMillis(b, e.TotalDuration)
 	b = append(b, `,"client_ip":`...)
-	b = appendString(b, e.ClientIP)
+	b = jsonx.AppendString(b, e.ClientIP)
 	if e.UpstreamTarget != "" {
 		b = append(b, `,"upstream":`...)
-		b = appendString(b, e.UpstreamTarget)
+		b = jsonx.AppendString(b, e.UpstreamTarget)
 	}
 	return append(b, "}\n"...)
 }
@@ -78,56 +79,4 @@ func appendMillis(b []byte, d time.Duration) []byte {
 	b = strconv.AppendInt(b, us/1000, 10)
 	frac := us % 1000
 	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Control characters are escaped,
-// each byte of invalid UTF-8 becomes U+FFFD (as encoding/json does), and
-// U+2028/U+2029 are escaped so a line is safe to embed in JavaScript too.
-// Paths and headers come from clients, so nothing is assumed about s.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0 // s[start:i] is pending, needing no escape
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
