@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -50,9 +51,11 @@ type App struct {
 	accessDest string
 	access     *accesslog.Logger
 
-	proxy   *listener.Server
-	admin   *http.Server
-	adminLn net.Listener
+	proxy    *listener.Server
+	tlsProxy *listener.Server
+	certs    *listener.Certificates
+	admin    *http.Server
+	adminLn  net.Listener
 
 	serveErr  chan error
 	stopWatch context.CancelFunc
@@ -89,7 +92,21 @@ func New(opts Options) (*App, error) {
 		a.registry.Close()
 		return nil, err
 	}
+	if cfg.Server.TLS != nil {
+		if a.certs, err = listener.LoadCertificates(cfg.Server.TLS, a.baseDir()); err != nil {
+			a.registry.Close()
+			return nil, err
+		}
+	}
 	return a, nil
+}
+
+// baseDir is where relative file names in the configuration start from.
+func (a *App) baseDir() string {
+	if a.opts.ConfigPath == "" {
+		return ""
+	}
+	return filepath.Dir(a.opts.ConfigPath)
 }
 
 // load reads the configuration file (or takes the built-in one).
@@ -146,6 +163,11 @@ func (a *App) Reload() error {
 			a.log.Warn("listener settings changed; they take effect at the next restart", "changed", warn)
 		}
 		err = a.apply(cfg, digest)
+		if err == nil && a.certs != nil && cfg.Server.TLS != nil {
+			if cerr := a.certs.Reload(cfg.Server.TLS, a.baseDir()); cerr != nil {
+				a.log.Error("TLS certificates refused; the previous ones stay", "err", cerr.Error())
+			}
+		}
 	}
 	a.metrics.ConfigReload(err == nil)
 	if err != nil {
@@ -194,6 +216,15 @@ func (a *App) Start() error {
 		return fmt.Errorf("admin listener %s: %w", cfg.Server.AdminListen, err)
 	}
 	a.adminLn = ln
+	if a.certs != nil {
+		a.tlsProxy = listener.New(&cfg.Server, a.engine.ServeHTTP)
+		if err := a.tlsProxy.ListenTLS(cfg.Server.TLS.Listen, a.certs.ServerConfig("http/1.1")); err != nil {
+			a.proxy.Shutdown(context.Background())
+			ln.Close()
+			return fmt.Errorf("proxy TLS listener %s: %w", cfg.Server.TLS.Listen, err)
+		}
+		go func() { a.serveErr <- a.tlsProxy.Serve() }()
+	}
 	a.admin = &http.Server{Handler: a.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { a.serveErr <- a.proxy.Serve() }()
 	go func() {
@@ -209,6 +240,14 @@ func (a *App) Start() error {
 		}
 	}
 	return nil
+}
+
+// TLSAddr returns the bound TLS proxy address ("" without TLS).
+func (a *App) TLSAddr() string {
+	if a.tlsProxy == nil {
+		return ""
+	}
+	return a.tlsProxy.Addr().String()
 }
 
 // ProxyAddr and AdminAddr return the bound addresses (useful with port 0).
@@ -230,6 +269,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
 	if a.proxy != nil {
 		errs = append(errs, a.proxy.Shutdown(ctx))
+	}
+	if a.tlsProxy != nil {
+		errs = append(errs, a.tlsProxy.Shutdown(ctx))
 	}
 	if a.admin != nil {
 		errs = append(errs, a.admin.Shutdown(ctx))

@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -250,5 +251,42 @@ func TestAccessLogAndMetrics(t *testing.T) {
 	}
 	if h := get(t, "http://"+a.AdminAddr()+"/healthz"); !strings.Contains(h, `"status":"ok"`) {
 		t.Errorf("healthz: %s", h)
+	}
+}
+
+func TestTLSListener(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("X-Forwarded-Proto"))
+	}))
+	defer be.Close()
+	ca := testutil.NewCA(t)
+	dir := t.TempDir()
+	c, k := ca.Issue(t, "api", []string{"api.example.com"}, false)
+	testutil.WriteFile(t, dir, "cert.pem", c)
+	testutil.WriteFile(t, dir, "key.pem", k)
+	path := filepath.Join(dir, "tollgate.yaml")
+	// Relative certificate paths start from the configuration's directory.
+	writeConfig(t, path, strings.Replace(gatewayConfig("off", be.URL, "/"), "server:\n",
+		"server:\n  tls: {listen: \"127.0.0.1:0\", certificates: [{cert: cert.pem, key: key.pem}]}\n", 1))
+	a := startApp(t, path)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: ca.Pool(), ServerName: "api.example.com",
+	}}}
+	resp, err := client.Get("https://" + a.TLSAddr() + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "https" {
+		t.Errorf("over TLS: %d %q (upstream X-Forwarded-Proto)", resp.StatusCode, b)
+	}
+	if resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
+		t.Errorf("TLS state %+v", resp.TLS)
+	}
+	old := &tls.Config{RootCAs: ca.Pool(), ServerName: "api.example.com", MaxVersion: tls.VersionTLS11}
+	if conn, err := tls.Dial("tcp", a.TLSAddr(), old); err == nil {
+		conn.Close()
+		t.Error("TLS 1.1 accepted")
 	}
 }

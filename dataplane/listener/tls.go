@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,4 +142,14 @@ func (c *Certificates) ServerConfig(nextProtos ...string) *tls.Config {
 		return per, nil
 	}
 	return cfg
+}
+
+// ListenTLS binds addr for TLS with cfg (see Certificates.ServerConfig).
+func (s *Server) ListenTLS(addr string, cfg *tls.Config) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.ln = tls.NewListener(ln, cfg)
+	return nil
 }
