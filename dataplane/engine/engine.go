@@ -63,6 +63,7 @@ func New(opts Options) *Engine {
 		opts.Transport = proxy.NewTransport()
 	}
 	e := &Engine{opts: opts}
+	opts.Metrics.TrackInflight(e.Inflight)
 	empty, _ := e.compile(&config.Config{}, 0)
 	e.current.Store(empty)
 	return e
@@ -120,7 +121,6 @@ func (e *Engine) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	x.engine = e
 	x.start = ctx.Time()
 	x.snap = e.current.Load()
-	e.opts.Metrics.Inflight().Inc()
 	n := e.inflight.Add(1)
 	x.serve(ctx, n)
 }
@@ -136,6 +136,8 @@ type exchange struct {
 	start   time.Time
 	reqID   []byte
 	pathBuf []byte
+	pathOwn []byte // the path, out of the request's buffer that forwarding rewrites
+	keyBuf  []byte
 	uri     []byte
 	path    []byte
 	header  fastHeader
@@ -202,6 +204,11 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		return
 	}
 
+	// Forwarding may rewrite the request-target in the client's request, the
+	// buffer path points into; the access log still needs it afterwards.
+	x.pathOwn = append(x.pathOwn[:0], path...)
+	path = x.pathOwn
+	x.path = path
 	upPath := path
 	if r.stripPath {
 		upPath = path[m.PrefixLen:]
@@ -241,10 +248,12 @@ func proto(ctx *fasthttp.RequestCtx) string {
 func (x *exchange) hashKey(ctx *fasthttp.RequestCtx, sv *service) []byte {
 	switch sv.hashOn {
 	case hashIP:
-		var buf [64]byte
-		return x.client.AppendTo(buf[:0])
+		x.keyBuf = x.client.AppendTo(x.keyBuf[:0])
+		return x.keyBuf
 	case hashHeader:
-		return ctx.Request.Header.Peek(sv.hashHeader)
+		// A copy: forwarding may rewrite the headers the value lives in.
+		x.keyBuf = append(x.keyBuf[:0], ctx.Request.Header.Peek(sv.hashHeader)...)
+		return x.keyBuf
 	}
 	// hashConsumer needs an authenticated consumer; until one is known the
 	// pool falls back to its default spreading.
@@ -292,7 +301,6 @@ func (x *exchange) Finish(bytes int64, err error) {
 		}
 	}
 	rm.Observe(b2s(x.ctx.Method()), status, total, x.result.Upstream)
-	e.opts.Metrics.Inflight().Dec()
 	e.inflight.Add(-1)
 
 	e.accessMu.RLock()
@@ -325,7 +333,7 @@ func (x *exchange) Finish(bytes int64, err error) {
 }
 
 func (x *exchange) reset() {
-	*x = exchange{reqID: x.reqID[:0], uri: x.uri[:0], pathBuf: x.pathBuf[:0]}
+	*x = exchange{reqID: x.reqID[:0], uri: x.uri[:0], pathBuf: x.pathBuf[:0], pathOwn: x.pathOwn[:0], keyBuf: x.keyBuf[:0]}
 }
 
 // identifyClient finds the client's address: the TCP peer, or, when the peer

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/dataplane/listener"
+	"github.com/tollgate/tollgate/dataplane/proxy"
 	"github.com/tollgate/tollgate/internal/testutil"
 	"github.com/tollgate/tollgate/observe/metrics"
 )
@@ -31,8 +32,13 @@ type gateway struct {
 
 func startGateway(t testing.TB, cfg *config.Config) *gateway {
 	t.Helper()
+	return startGatewayWith(t, cfg, proxy.NewTransport())
+}
+
+func startGatewayWith(t testing.TB, cfg *config.Config, tr *proxy.Transport) *gateway {
+	t.Helper()
 	cfg.ApplyDefaults()
-	e := New(Options{Metrics: metrics.New(), Logger: slog.New(slog.DiscardHandler)})
+	e := New(Options{Metrics: metrics.New(), Logger: slog.New(slog.DiscardHandler), Transport: tr})
 	if err := e.Apply(cfg, 1); err != nil {
 		t.Fatalf("apply: %v", err)
 	}

@@ -20,9 +20,13 @@ func (x *exchange) setRequestID(ctx *fasthttp.RequestCtx) {
 	}
 	if !validTraceparent(h.Peek("Traceparent")) {
 		var buf [55]byte
-		h.SetBytesV("Traceparent", appendTraceparent(buf[:0]))
+		h.SetCanonical(hdrTraceparent, appendTraceparent(buf[:0]))
 	}
 }
+
+// hdrTraceparent is already in fasthttp's canonical form, so setting it skips
+// normalizing the name on every request.
+var hdrTraceparent = []byte("Traceparent")
 
 func validRequestID(id []byte) bool {
 	if len(id) == 0 || len(id) > maxRequestIDLen {
@@ -39,9 +43,20 @@ func validRequestID(id []byte) bool {
 
 const hexDigits = "0123456789abcdef"
 
+// hexPairs holds the two hex digits of every byte value, so ids are written a
+// byte, not a nibble, at a time.
+var hexPairs = func() (t [512]byte) {
+	for i := range 256 {
+		t[2*i], t[2*i+1] = hexDigits[i>>4], hexDigits[i&0xf]
+	}
+	return t
+}()
+
+// appendHex appends the low digits hex digits of v; digits is even.
 func appendHex(b []byte, v uint64, digits int) []byte {
-	for i := digits - 1; i >= 0; i-- {
-		b = append(b, hexDigits[(v>>(uint(i)*4))&0xf])
+	for i := digits/2 - 1; i >= 0; i-- {
+		j := (v >> (uint(i) * 8)) & 0xff
+		b = append(b, hexPairs[2*j], hexPairs[2*j+1])
 	}
 	return b
 }

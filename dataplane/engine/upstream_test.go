@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"github.com/tollgate/tollgate/dataplane/proxy"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,5 +171,41 @@ func TestWeightedRoundRobinThroughTheProxy(t *testing.T) {
 	}
 	if a.hits.Load() != 10 || b.hits.Load() != 30 {
 		t.Errorf("weights 1:3 over 40 requests gave a=%d b=%d", a.hits.Load(), b.hits.Load())
+	}
+}
+
+func TestHTTPSUpstream(t *testing.T) {
+	be := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "secure "+r.Host)
+	}))
+	defer be.Close()
+	tr := proxy.NewTransport()
+	pool := x509.NewCertPool()
+	pool.AddCert(be.Certificate())
+	tr.TLSConfig = &tls.Config{RootCAs: pool}
+	cfg := oneRoute(config.Route{Paths: []string{"/"}}, be.URL)
+	gw := startGatewayWith(t, cfg, tr)
+	for i := 0; i < 3; i++ { // the pooled TLS connection is reused
+		req, _ := http.NewRequest("GET", gw.url+"/x", nil)
+		s, got := body(t, req)
+		if s != 200 || got != "secure "+strings.TrimPrefix(be.URL, "https://") {
+			t.Fatalf("https upstream: %d %q", s, got)
+		}
+	}
+}
+
+func TestRetrySendsTheNewTargetsHost(t *testing.T) {
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Host)
+	}))
+	defer echo.Close()
+	refused := "http://" + testutil.ClosedPort(t)
+	gw := startGateway(t, oneRoute(config.Route{Paths: []string{"/"}}, refused, echo.URL))
+	want := strings.TrimPrefix(echo.URL, "http://")
+	for i := 0; i < 6; i++ {
+		req, _ := http.NewRequest("GET", gw.url+"/x", nil)
+		if s, got := body(t, req); s != 200 || got != want {
+			t.Fatalf("request %d: %d, upstream saw Host %q, want %q", i, s, got, want)
+		}
 	}
 }

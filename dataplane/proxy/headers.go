@@ -49,7 +49,13 @@ func prepareRequest(ctx *fasthttp.RequestCtx, r *Request, up *fasthttp.Request) 
 	// Connection is a flag in fasthttp, not a list entry: clear it so the
 	// upstream connection stays alive whatever the client asked for its own.
 	h.ResetConnectionClose()
+	addGatewayHeaders(h, in, r)
+}
 
+// addGatewayHeaders sets X-Forwarded-*, X-Real-IP and X-Request-ID on h,
+// reading what a trusted peer forwarded from in (which may be h itself when
+// the client sent none of these headers).
+func addGatewayHeaders(h, in *fasthttp.RequestHeader, r *Request) {
 	var ipBuf [64]byte
 	peerIP := r.Peer.AppendTo(ipBuf[:0])
 	proto := protoHTTP

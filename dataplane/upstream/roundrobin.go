@@ -22,6 +22,14 @@ func newSmoothRoundRobin(c candidates) *smoothRoundRobin {
 }
 
 func (b *smoothRoundRobin) pick(_ []byte, tried []*Target) *Target {
+	if len(b.c.targets) == 1 {
+		// One target's score goes up by its weight and straight back down:
+		// there is no state to guard, so both cores skip the shared lock.
+		if t := b.c.targets[0]; b.c.usable(t, tried) {
+			return t
+		}
+		return nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	best, total := -1, int64(0)

@@ -40,12 +40,15 @@ type Metrics struct {
 	rateLimited   *prometheus.CounterVec
 	health        *prometheus.GaugeVec
 	configVersion prometheus.Gauge
-	inflight      prometheus.Gauge
+	inflight      InflightGauge
 	reloadsOK     prometheus.Counter
 	reloadsError  prometheus.Counter
 
 	mu     sync.Mutex // guards routes; taken only when snapshots are compiled
 	routes map[routeKey]*RouteMetrics
+
+	sourcesMu sync.Mutex // guards sources
+	sources   []func() int64
 }
 
 type routeKey struct{ route, service string }
@@ -81,12 +84,14 @@ func New() *Metrics {
 			Name: "tollgate_config_version",
 			Help: "Version of the configuration being served.",
 		}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tollgate_inflight_requests",
-			Help: "Requests being handled right now.",
-		}),
 		routes: make(map[routeKey]*RouteMetrics),
 	}
+	// Read at scrape time from counters the request path keeps anyway, so a
+	// request does not pay for a second contended atomic of its own here.
+	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tollgate_inflight_requests",
+		Help: "Requests being handled right now.",
+	}, m.inflightNow)
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tollgate_config_reloads_total",
 		Help: "Configuration reloads, by result (ok or error).",
@@ -97,7 +102,7 @@ func New() *Metrics {
 
 	m.registry.MustRegister(
 		m.requests, m.duration, m.upstream, m.rateLimited, m.health,
-		m.configVersion, m.inflight, reloads,
+		m.configVersion, inflight, reloads,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -156,9 +161,36 @@ func (m *Metrics) RemoveUpstream(service, target string) {
 // SetConfigVersion records the version of the configuration being served.
 func (m *Metrics) SetConfigVersion(v int64) { m.configVersion.Set(float64(v)) }
 
-// Inflight is the gauge of requests in flight; Inc when a request starts and
-// Dec when it ends.
-func (m *Metrics) Inflight() prometheus.Gauge { return m.inflight }
+// Inflight is a gauge of requests in flight for code that has no counter of
+// its own; Inc when a request starts and Dec when it ends.
+func (m *Metrics) Inflight() *InflightGauge { return &m.inflight }
+
+// TrackInflight adds a counter of requests in flight (an engine's own) to the
+// tollgate_inflight_requests gauge; it is read only when metrics are scraped.
+func (m *Metrics) TrackInflight(count func() int64) {
+	m.sourcesMu.Lock()
+	defer m.sourcesMu.Unlock()
+	m.sources = append(m.sources, count)
+}
+
+func (m *Metrics) inflightNow() float64 {
+	n := m.inflight.n.Load()
+	m.sourcesMu.Lock()
+	for _, f := range m.sources {
+		n += f()
+	}
+	m.sourcesMu.Unlock()
+	return float64(n)
+}
+
+// InflightGauge counts requests in flight.
+type InflightGauge struct{ n atomic.Int64 }
+
+// Inc counts a request that started.
+func (g *InflightGauge) Inc() { g.n.Add(1) }
+
+// Dec counts a request that ended.
+func (g *InflightGauge) Dec() { g.n.Add(-1) }
 
 // ConfigReload counts one reload attempt and its result.
 func (m *Metrics) ConfigReload(ok bool) {
