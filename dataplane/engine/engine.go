@@ -20,6 +20,7 @@ import (
 	"unsafe"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/dataplane/edge"
 	"github.com/tollgate/tollgate/dataplane/proxy"
 	"github.com/tollgate/tollgate/dataplane/router"
 	"github.com/tollgate/tollgate/dataplane/upstream"
@@ -162,6 +163,19 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 	s := x.snap
 	x.setRequestID(ctx)
 	x.identifyClient(ctx)
+
+	// What the HTTP engine parsed leniently is refused here, before anything
+	// reads it, and the connection is closed: its framing cannot be trusted.
+	if _, err := edge.CheckHeaders(ctx.Request.Header.RawHeaders()); err != nil {
+		ctx.SetConnectionClose()
+		x.fail(fasthttp.StatusBadRequest, proxy.CodeBadRequest, "malformed request: "+err.Error())
+		return
+	}
+	if m := ctx.Method(); string(m) == "CONNECT" || string(m) == "TRACE" {
+		ctx.Response.Header.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		x.fail(fasthttp.StatusMethodNotAllowed, proxy.CodeMethodNotAllowed, "method not allowed")
+		return
+	}
 
 	if s.maxConcurrent > 0 && inflight > s.maxConcurrent {
 		ctx.Response.Header.Set("Retry-After", "1")

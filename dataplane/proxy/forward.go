@@ -43,6 +43,7 @@ type Result struct {
 	// lives here, in memory the caller keeps per request, because a slice
 	// handed to the balancer would otherwise escape to the heap.
 	tried [8]*upstream.Target
+	body  clientBody
 
 	Target   *upstream.Target // last target tried; nil when none was picked
 	Status   int              // status sent to the client
@@ -76,7 +77,8 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 		defer fasthttp.ReleaseRequest(up)
 		prepareRequest(ctx, r, up)
 		if hasBody {
-			up.SetBodyStream(ctx.RequestBodyStream(), cl)
+			res.body = clientBody{r: ctx.RequestBodyStream()}
+			up.SetBodyStream(&res.body, cl)
 		}
 	}
 	if !hasBody {
@@ -132,6 +134,18 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 			r.Pool.Done(t, upstream.Outcome{Status: resp.StatusCode(), Duration: res.Upstream})
 			res.Err = nil
 			break
+		}
+		if berr := res.body.err; berr != nil {
+			// The client's body broke (bad chunk framing, a cut upload): its
+			// fault, not the upstream's, and the connection cannot be reused.
+			r.Pool.Done(t, upstream.Outcome{Duration: res.Upstream})
+			fasthttp.ReleaseResponse(resp)
+			res.Err = berr
+			res.Status, res.Code = fasthttp.StatusBadRequest, CodeBadRequest
+			ctx.SetConnectionClose()
+			WriteError(ctx, res.Status, res.Code, "malformed request body", string(r.RequestID))
+			fin.Finish(int64(len(ctx.Response.Body())), nil)
+			return
 		}
 		failure := classify(err)
 		r.Pool.Done(t, upstream.Outcome{Err: failure, Duration: res.Upstream})
@@ -218,8 +232,25 @@ func forwardSmallBody(ctx *fasthttp.RequestCtx, body io.Reader, cl int, resp *fa
 // nothing of the request after the handler that this changes.
 func rewriteInPlace(ctx *fasthttp.RequestCtx, hasBody bool) bool {
 	in := &ctx.Request
-	return in.Header.IsHTTP11() && !ctx.IsTLS() && (hasBody || !in.IsBodyStream()) &&
+	// A request with a body takes the copy path, where the body is read
+	// through clientBody so that a broken body is told from a broken upstream.
+	return !hasBody && in.Header.IsHTTP11() && !ctx.IsTLS() && !in.IsBodyStream() &&
 		!requestNeedsCleaning(&in.Header)
+}
+
+// clientBody passes the client's request body upstream and remembers why
+// reading it failed, if it did.
+type clientBody struct {
+	r   io.Reader
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
 }
 
 var (

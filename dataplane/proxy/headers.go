@@ -98,7 +98,7 @@ func requestNeedsCleaning(h *fasthttp.RequestHeader) bool {
 		return true
 	}
 	for k := range h.All() {
-		if isHopByHop(k) || isIdentity(k) || inList(k, gatewaySet) || bytes.EqualFold(k, hdrXRequestID) {
+		if isHopByHop(k) || isIdentity(k) || hasUnderscore(k) || inList(k, gatewaySet) || bytes.EqualFold(k, hdrXRequestID) {
 			return true
 		}
 	}
@@ -133,6 +133,11 @@ func isIdentity(k []byte) bool {
 	return hasPrefixFold(k, prefixConsumer) || hasPrefixFold(k, prefixAuthenticated)
 }
 
+// hasUnderscore marks header names that are dropped, as nginx does: some
+// backends read X_Forwarded_For as X-Forwarded-For, which would let a client
+// slip past the gateway's own X-Forwarded-For.
+func hasUnderscore(k []byte) bool { return bytes.IndexByte(k, '_') >= 0 }
+
 // removeConnectionListed drops the headers a client named in Connection:
 // they are hop-by-hop for this connection only.
 func removeConnectionListed(h *fasthttp.RequestHeader, list []byte) {
@@ -161,13 +166,14 @@ var (
 )
 
 // removeIdentityHeaders drops every X-Consumer-* and X-Authenticated-*
-// header: only the gateway may say who the consumer is. Headers cannot be
-// deleted while iterating, so each match restarts the scan.
+// header (only the gateway may say who the consumer is) and every name with
+// an underscore. Headers cannot be deleted while iterating, so each match
+// restarts the scan.
 func removeIdentityHeaders(h *fasthttp.RequestHeader) {
 	for {
 		var name []byte
 		for k := range h.All() {
-			if isIdentity(k) {
+			if isIdentity(k) || hasUnderscore(k) {
 				name = append([]byte(nil), k...)
 				break
 			}
