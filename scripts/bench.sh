@@ -204,6 +204,14 @@ http {
             proxy_pass http://bench_backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            # The headers the gateway's contract makes it send, so that both
+            # proxies do the same work and the backend parses the same request.
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$host;
+            proxy_set_header X-Real-IP \$remote_addr;
+            proxy_set_header X-Request-ID \$request_id;
+            add_header X-Request-ID \$request_id;
         }
     }
 }

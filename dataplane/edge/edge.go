@@ -6,7 +6,10 @@
 // connection is closed, instead of being forwarded.
 package edge
 
-import "errors"
+import (
+	"bytes"
+	"errors"
+)
 
 // Errors returned by CheckHeaders. All of them mean 400 and close.
 var (
@@ -35,17 +38,15 @@ func CheckHeaders(raw []byte) (Head, error) {
 	var clValue []byte
 	sawCL, sawTE := false, false
 	for len(raw) > 0 {
-		end := indexLF(raw)
-		if end < 0 {
-			// The block ends without a final line ending: the engine only
-			// hands over complete heads, so this is a bare CR at the end.
-			return h, ErrBareLineEnding
-		}
-		if end == 0 || raw[end-1] != '\r' {
-			return h, ErrBareLineEnding
+		end := bytes.IndexByte(raw, '\n')
+		if end <= 0 || raw[end-1] != '\r' {
+			return h, ErrBareLineEnding // no LF at all, or an LF without CR
 		}
 		line := raw[:end-1]
 		raw = raw[end+1:]
+		if bytes.IndexByte(line, '\r') >= 0 {
+			return h, ErrBareLineEnding // a CR inside the line
+		}
 		if len(line) == 0 {
 			break // the empty line that ends the head
 		}
@@ -70,7 +71,7 @@ func CheckHeaders(raw []byte) (Head, error) {
 		}
 		name, value := line[:colon], trimOWS(line[colon+1:])
 		for _, c := range value {
-			if c == '\r' || c == '\n' || c == 0 || (c < 0x20 && c != '\t') || c == 0x7f {
+			if (c < 0x20 && c != '\t') || c == 0x7f {
 				return h, ErrHeaderValue
 			}
 		}
@@ -107,18 +108,6 @@ func validContentLength(v []byte) bool {
 		}
 	}
 	return true
-}
-
-func indexLF(b []byte) int {
-	for i, c := range b {
-		if c == '\n' {
-			return i
-		}
-		if c == '\r' && i+1 < len(b) && b[i+1] != '\n' {
-			return -2 // a CR not followed by LF: reported as a bare line ending
-		}
-	}
-	return -1
 }
 
 func trimOWS(b []byte) []byte {
