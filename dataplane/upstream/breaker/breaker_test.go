@@ -99,7 +99,9 @@ func TestBreakerHalfOpen(t *testing.T) {
 				t.Fatal("allowed a call before open_for passed")
 			}
 			clk.Advance(time.Second)
-			if !b.Allow() || !b.Allow() {
+			// Allow has side effects: each call takes a probe slot.
+			first, second := b.Allow(), b.Allow()
+			if !first || !second {
 				t.Fatal("half-open breaker refused its probes")
 			}
 			if b.Allow() {
@@ -131,7 +133,8 @@ func TestBreakerRearmsLostProbes(t *testing.T) {
 	b := New(testSettings, clk.Now)
 	record(b, 0, 10)
 	clk.Advance(30 * time.Second)
-	if !b.Allow() || !b.Allow() || b.Allow() {
+	first, second, third := b.Allow(), b.Allow(), b.Allow()
+	if !first || !second || third {
 		t.Fatal("expected exactly two probes")
 	}
 	clk.Advance(30 * time.Second) // neither probe ever reported
