@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/tollgate/tollgate/internal/jsonx"
 	"github.com/valyala/fasthttp"
@@ -37,7 +38,8 @@ func WriteError(ctx *fasthttp.RequestCtx, status int, code, message, requestID s
 	if requestID != "" {
 		resp.Header.Set("X-Request-ID", requestID)
 	}
-	b := resp.Body()[:0]
+	bp := errorBufPool.Get().(*[]byte)
+	b := (*bp)[:0]
 	b = append(b, `{"error":{"status":`...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, `,"code":`...)
@@ -47,7 +49,11 @@ func WriteError(ctx *fasthttp.RequestCtx, status int, code, message, requestID s
 	b = append(b, `,"request_id":`...)
 	b = jsonx.AppendString(b, requestID)
 	b = append(b, "}}\n"...)
-	resp.SetBodyRaw(b)
+	resp.SetBody(b) // copied into the response's own pooled buffer
+	*bp = b
+	errorBufPool.Put(bp)
 }
+
+var errorBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 var contentTypeJSON = []byte("application/json")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"github.com/tollgate/tollgate/internal/testutil"
 	"math"
 	"os"
 	"path/filepath"
@@ -468,7 +469,7 @@ func TestDropsInsteadOfBlocking(t *testing.T) {
 }
 
 func TestLogDoesNotAllocate(t *testing.T) {
-	if raceEnabled {
+	if testutil.RaceEnabled {
 		t.Skip("sync.Pool drops items on purpose under the race detector")
 	}
 	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
