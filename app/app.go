@@ -206,7 +206,11 @@ func (a *App) Version() int64 { return a.engine.Version() }
 // Start binds the listeners and serves in the background.
 func (a *App) Start() error {
 	cfg := a.cfg
+	http2 := cfg.Server.HTTP2 == nil || *cfg.Server.HTTP2
 	a.proxy = listener.New(&cfg.Server, a.engine.ServeHTTP)
+	if http2 {
+		a.proxy.EnableHTTP2()
+	}
 	if err := a.proxy.Listen(cfg.Server.ProxyListen); err != nil {
 		return fmt.Errorf("proxy listener %s: %w", cfg.Server.ProxyListen, err)
 	}
@@ -218,7 +222,12 @@ func (a *App) Start() error {
 	a.adminLn = ln
 	if a.certs != nil {
 		a.tlsProxy = listener.New(&cfg.Server, a.engine.ServeHTTP)
-		if err := a.tlsProxy.ListenTLS(cfg.Server.TLS.Listen, a.certs.ServerConfig("http/1.1")); err != nil {
+		protos := []string{"http/1.1"}
+		if http2 {
+			a.tlsProxy.EnableHTTP2()
+			protos = []string{"h2", "http/1.1"}
+		}
+		if err := a.tlsProxy.ListenTLS(cfg.Server.TLS.Listen, a.certs.ServerConfig(protos...)); err != nil {
 			a.proxy.Shutdown(context.Background())
 			ln.Close()
 			return fmt.Errorf("proxy TLS listener %s: %w", cfg.Server.TLS.Listen, err)

@@ -29,6 +29,9 @@ type Server struct {
 	TLS            *TLS     `yaml:"tls" json:"tls,omitempty"`
 	Limits         Limits   `yaml:"limits" json:"limits"`
 	TrustedProxies []string `yaml:"trusted_proxies" json:"trusted_proxies"`
+	// HTTP2 accepts HTTP/2 besides HTTP/1.1 (default true): by ALPN on the
+	// TLS listener, with prior knowledge (h2c) on the clear one.
+	HTTP2 *bool `yaml:"http2" json:"http2,omitempty"`
 	// Timeouts at the client edge. Zero means the default.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
 	IdleTimeout       Duration `yaml:"idle_timeout" json:"idle_timeout"`

@@ -15,8 +15,12 @@ import (
 
 // Server is one proxy listener.
 type Server struct {
-	srv *fasthttp.Server
-	ln  net.Listener
+	srv     *fasthttp.Server
+	ln      net.Listener
+	handler fasthttp.RequestHandler
+	timeout time.Duration
+	http2   bool
+	mux     *Mux
 }
 
 // New configures a server for handler with the edge limits of cfg.
@@ -58,7 +62,7 @@ func New(cfg *config.Server, handler fasthttp.RequestHandler) *Server {
 			return fasthttp.StatusContinue
 		},
 	}
-	return &Server{srv: srv}
+	return &Server{srv: srv, handler: handler, timeout: srv.ReadTimeout}
 }
 
 // Listen binds addr.
@@ -67,16 +71,34 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return err
 	}
-	s.ln = ln
+	s.bind(ln)
 	return nil
 }
 
 // Addr returns the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
+// EnableHTTP2 makes the server accept HTTP/2 too: by ALPN on a TLS
+// listener, with prior knowledge (h2c) on a clear one. Call it before Listen.
+func (s *Server) EnableHTTP2() { s.http2 = true }
+
+// bind takes ln as the server's listener, behind a protocol Mux when HTTP/2
+// is on.
+func (s *Server) bind(ln net.Listener) {
+	s.ln = ln
+	if s.http2 {
+		s.mux = NewMux(ln, HTTP2Handler(s.handler), s.timeout)
+	}
+}
+
 // Serve accepts connections until Shutdown.
 func (s *Server) Serve() error {
-	err := s.srv.Serve(s.ln)
+	ln := s.ln
+	if s.mux != nil {
+		go s.mux.Serve()
+		ln = s.mux.HTTP1Listener()
+	}
+	err := s.srv.Serve(ln)
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -85,14 +107,19 @@ func (s *Server) Serve() error {
 
 // ServeListener serves on a listener made elsewhere (tests, benchmarks).
 func (s *Server) ServeListener(ln net.Listener) error {
-	s.ln = ln
+	s.bind(ln)
 	return s.Serve()
 }
 
 // Shutdown stops accepting, closes idle connections, and waits for the
 // requests in flight to finish (or ctx to end).
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.srv.ShutdownWithContext(ctx)
+	if s.mux == nil {
+		return s.srv.ShutdownWithContext(ctx)
+	}
+	h2done := make(chan error, 1)
+	go func() { h2done <- s.mux.Shutdown(ctx) }()
+	return errors.Join(s.srv.ShutdownWithContext(ctx), <-h2done)
 }
 
 // errorHandler answers requests that could not be read, with the gateway's

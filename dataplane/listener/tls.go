@@ -150,6 +150,6 @@ func (s *Server) ListenTLS(addr string, cfg *tls.Config) error {
 	if err != nil {
 		return err
 	}
-	s.ln = tls.NewListener(ln, cfg)
+	s.bind(tls.NewListener(ln, cfg))
 	return nil
 }
