@@ -239,6 +239,7 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 	x.req = proxy.Request{
 		Pool:            sv.pool,
 		Clients:         sv.clients,
+		H2:              sv.h2,
 		URI:             x.uri,
 		HashKey:         x.hashKey(ctx, sv),
 		ResponseTimeout: sv.responseTimeout,

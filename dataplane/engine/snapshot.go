@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -43,6 +44,7 @@ type service struct {
 	name            string
 	pool            *upstream.Pool
 	clients         []*fasthttp.HostClient
+	h2              []http.RoundTripper // h2c targets
 	responseTimeout time.Duration
 	hashOn          hashSource
 	hashHeader      string
@@ -98,12 +100,21 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 			responseTimeout: svc.Timeouts.Response.Or(30 * time.Second),
 		}
 		s.services[svc.Name] = sv
+		h2c := 0
 		for _, t := range pool.Targets() {
 			if t.Scheme == "h2c" {
-				return nil, fmt.Errorf("services[%d] (%s): h2c targets are not supported by this build", i, svc.Name)
+				h2c++
 			}
 		}
-		sv.clients = e.opts.Transport.Clients(pool, svc.Timeouts.Connect.Or(2*time.Second))
+		connect := svc.Timeouts.Connect.Or(2 * time.Second)
+		switch h2c {
+		case 0:
+			sv.clients = e.opts.Transport.Clients(pool, connect)
+		case len(pool.Targets()):
+			sv.h2 = e.opts.Transport.H2Clients(pool, connect)
+		default:
+			return nil, fmt.Errorf("services[%d] (%s): h2c targets cannot be mixed with http or https ones", i, svc.Name)
+		}
 		switch hash := svc.HashOn; {
 		case hash == "ip":
 			sv.hashOn = hashIP

@@ -104,6 +104,14 @@ func writeResponse(w http.ResponseWriter, resp *fasthttp.Response) {
 			break
 		}
 	}
+	// Trailers (gRPC's status, say) exist once the body has been read whole.
+	if tb, ok := body.(interface{ Trailers() http.Header }); ok && werr == nil {
+		for k, vs := range tb.Trailers() {
+			for _, v := range vs {
+				h.Add(http.TrailerPrefix+k, v)
+			}
+		}
+	}
 	// Closing tells the body's owner whether the copy went through, so a
 	// broken copy does not hand a half-read upstream connection back.
 	if rc, ok := body.(fasthttp.ReadCloserWithError); ok && werr != nil {

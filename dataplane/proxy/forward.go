@@ -12,6 +12,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -24,6 +25,8 @@ import (
 type Request struct {
 	Pool    *upstream.Pool
 	Clients []*fasthttp.HostClient // by Target.Index
+	// H2, when set, holds HTTP/2 clients (h2c targets) used instead of Clients.
+	H2 []http.RoundTripper
 	// URI is the upstream request-target: the canonical path after
 	// strip_path, then the client's raw query.
 	URI             []byte
@@ -64,6 +67,10 @@ type Finisher interface {
 // Forward returns when the whole response is already in ctx.Response, or
 // later when the streamed body has been written.
 func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
+	if r.H2 != nil {
+		forwardH2(ctx, r, res, fin)
+		return
+	}
 	// A request has a body when it says so: a Content-Length above zero or
 	// chunked framing (-1). fasthttp reports -2 for "no framing headers".
 	cl := ctx.Request.Header.ContentLength()
@@ -290,14 +297,15 @@ type streamBody struct {
 	fin    Finisher
 	n      int64
 	sawEOF bool
+	closed bool
 }
 
-var streamBodyPool = sync.Pool{New: func() any { return new(streamBody) }}
-
+// acquireStreamBody wraps a streamed upstream body. It is not pooled: it may
+// be closed twice (by a writer that saw an error, then by the response's
+// own reset), which must be harmless, and streamed answers are the large or
+// long ones, where an allocation does not count.
 func acquireStreamBody(body io.Reader, resp *fasthttp.Response, fin Finisher) *streamBody {
-	sb := streamBodyPool.Get().(*streamBody)
-	sb.body, sb.resp, sb.fin = body, resp, fin
-	return sb
+	return &streamBody{body: body, resp: resp, fin: fin}
 }
 
 func (s *streamBody) Read(p []byte) (int, error) {
@@ -312,6 +320,10 @@ func (s *streamBody) Read(p []byte) (int, error) {
 // CloseWithError implements fasthttp.ReadCloserWithError so that a failed
 // client write is passed on and the upstream connection is not reused.
 func (s *streamBody) CloseWithError(werr error) error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	if werr == nil && !s.sawEOF {
 		// The server stops reading a fixed-size body after exactly
 		// Content-Length bytes; one more read sees the EOF that tells the
@@ -327,8 +339,6 @@ func (s *streamBody) CloseWithError(werr error) error {
 	}
 	fasthttp.ReleaseResponse(s.resp)
 	fin, n := s.fin, s.n
-	*s = streamBody{}
-	streamBodyPool.Put(s)
 	if werr == nil {
 		werr = err
 	}

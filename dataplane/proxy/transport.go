@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate/tollgate/dataplane/upstream"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
 )
 
 // Transport keeps one HTTP/1.1 client (a fasthttp.HostClient with its own
@@ -17,6 +18,7 @@ import (
 type Transport struct {
 	mu      sync.Mutex
 	clients map[clientKey]*fasthttp.HostClient
+	h2      map[clientKey]*http2.Transport
 	// TLSConfig is the base TLS configuration for https targets (tests set
 	// RootCAs); ServerName is filled per target.
 	TLSConfig *tls.Config
