@@ -240,6 +240,7 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		Pool:            sv.pool,
 		Clients:         sv.clients,
 		H2:              sv.h2,
+		Dial:            sv.dial,
 		URI:             x.uri,
 		HashKey:         x.hashKey(ctx, sv),
 		ResponseTimeout: sv.responseTimeout,
@@ -249,6 +250,14 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		Peer:            x.peer,
 		TrustedPeer:     x.trusted,
 		Proto:           proto(ctx),
+	}
+	if proxy.IsWebSocketUpgrade(&ctx.Request.Header) {
+		if !r.websocket || sv.h2 != nil {
+			x.fail(fasthttp.StatusForbidden, proxy.CodeUpgradeRefused, "WebSocket is not allowed on this route")
+			return
+		}
+		proxy.ForwardUpgrade(ctx, &x.req, &x.result, x)
+		return
 	}
 	proxy.Forward(ctx, &x.req, &x.result, x)
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -36,6 +37,7 @@ type route struct {
 	service      *service // nil for a mock route
 	stripPath    bool
 	preserveHost bool
+	websocket    bool
 	mock         *mockResponse
 	metrics      *metrics.RouteMetrics
 }
@@ -45,6 +47,7 @@ type service struct {
 	pool            *upstream.Pool
 	clients         []*fasthttp.HostClient
 	h2              []http.RoundTripper // h2c targets
+	dial            func(*upstream.Target) (net.Conn, error)
 	responseTimeout time.Duration
 	hashOn          hashSource
 	hashHeader      string
@@ -107,6 +110,7 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 			}
 		}
 		connect := svc.Timeouts.Connect.Or(2 * time.Second)
+		sv.dial = func(t *upstream.Target) (net.Conn, error) { return e.opts.Transport.DialTarget(t, connect) }
 		switch h2c {
 		case 0:
 			sv.clients = e.opts.Transport.Clients(pool, connect)
@@ -131,7 +135,8 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 		if len(rc.Aggregate) > 0 {
 			return nil, fmt.Errorf("routes[%d] (%s): aggregate routes are not supported by this build", i, rc.Name)
 		}
-		r := route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost}
+		r := route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost,
+			websocket: rc.WebSocket == nil || *rc.WebSocket}
 		if rc.Mock != nil {
 			r.mock = compileMock(rc.Mock)
 		} else {

@@ -12,6 +12,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -27,6 +28,8 @@ type Request struct {
 	Clients []*fasthttp.HostClient // by Target.Index
 	// H2, when set, holds HTTP/2 clients (h2c targets) used instead of Clients.
 	H2 []http.RoundTripper
+	// Dial opens a connection of its own to a target (WebSocket tunnels).
+	Dial func(*upstream.Target) (net.Conn, error)
 	// URI is the upstream request-target: the canonical path after
 	// strip_path, then the client's raw query.
 	URI             []byte

@@ -1,0 +1,193 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tollgate/tollgate/dataplane/upstream"
+	"github.com/valyala/fasthttp"
+)
+
+// IsWebSocketUpgrade reports whether a request asks to switch to WebSocket:
+// "Upgrade: websocket" and "upgrade" among the Connection tokens.
+func IsWebSocketUpgrade(h *fasthttp.RequestHeader) bool {
+	if !hasToken(h.Peek("Upgrade"), "websocket") {
+		return false
+	}
+	return hasToken(h.Peek("Connection"), "upgrade")
+}
+
+func hasToken(list []byte, token string) bool {
+	for len(list) > 0 {
+		var t []byte
+		t, list = nextToken(list)
+		if bytes.EqualFold(t, []byte(token)) {
+			return true
+		}
+	}
+	return false
+}
+
+// ForwardUpgrade passes a WebSocket handshake to a target over a connection
+// of its own. When the target switches protocols, the gateway answers 101
+// and then copies bytes both ways until either side closes; fin is told when
+// the tunnel ends. Any other answer is passed on as a normal response.
+func ForwardUpgrade(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
+	up := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(up)
+	prepareRequest(ctx, r, up)
+	up.Header.Set("Connection", "Upgrade")
+	up.Header.Set("Upgrade", "websocket")
+
+	var tried [8]*upstream.Target
+	n := 0
+	var conn net.Conn
+	for attempt := 1; ; attempt++ {
+		t, err := r.Pool.Pick(r.HashKey, tried[:n])
+		if err != nil {
+			res.Err = err
+			res.Status, res.Code = fasthttp.StatusServiceUnavailable, CodeNoHealthyUpstream
+			WriteError(ctx, res.Status, res.Code, "no healthy upstream target", string(r.RequestID))
+			fin.Finish(int64(len(ctx.Response.Body())), nil)
+			return
+		}
+		if n < len(tried) {
+			tried[n] = t
+			n++
+		}
+		res.Target = t
+		if !r.PreserveHost {
+			up.Header.SetHost(t.Host)
+		}
+		conn, err = r.Dial(t)
+		if err == nil {
+			break
+		}
+		r.Pool.Done(t, upstream.Outcome{Err: upstream.ConnectFailed})
+		res.Err = err
+		if attempt >= r.Pool.Attempts() {
+			var msg string
+			res.Status, res.Code, msg = failureStatus(&errDial{err: err})
+			WriteError(ctx, res.Status, res.Code, msg, string(r.RequestID))
+			fin.Finish(int64(len(ctx.Response.Body())), nil)
+			return
+		}
+	}
+	t := res.Target
+	start := time.Now()
+	r.Pool.Start(t)
+	conn.SetDeadline(start.Add(r.ResponseTimeout))
+	br := bufio.NewReader(conn)
+	var resp *http.Response
+	_, err := conn.Write(up.Header.Header())
+	if err == nil {
+		resp, err = http.ReadResponse(br, nil)
+	}
+	res.Upstream = time.Since(start)
+	if err != nil {
+		conn.Close()
+		failure := upstream.Reset
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			failure = upstream.Timeout
+		}
+		r.Pool.Done(t, upstream.Outcome{Err: failure, Duration: res.Upstream})
+		res.Err = err
+		var msg string
+		res.Status, res.Code, msg = failureStatus(err)
+		if failure == upstream.Timeout {
+			res.Status, res.Code, msg = fasthttp.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream service did not answer in time"
+		}
+		WriteError(ctx, res.Status, res.Code, msg, string(r.RequestID))
+		fin.Finish(int64(len(ctx.Response.Body())), nil)
+		return
+	}
+	r.Pool.Done(t, upstream.Outcome{Status: resp.StatusCode, Duration: res.Upstream})
+	res.Status = resp.StatusCode
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// Refused upgrade: an ordinary answer, passed on whole (such
+		// answers are short) on a connection that is then closed.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		conn.Close()
+		ctx.Response.SetStatusCode(resp.StatusCode)
+		for k, vs := range resp.Header {
+			if !isHopByHop([]byte(k)) {
+				for _, v := range vs {
+					ctx.Response.Header.Add(k, v)
+				}
+			}
+		}
+		ctx.Response.SetBody(body)
+		fin.Finish(int64(len(body)), nil)
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	resp.Header.Del("X-Request-Id")
+	resp.Header.Write(&head)
+	head.WriteString("X-Request-Id: ")
+	head.Write(r.RequestID)
+	head.WriteString("\r\n\r\n")
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(client net.Conn) {
+		var sent int64
+		if _, err := client.Write(head.Bytes()); err == nil {
+			sent = tunnel(client, conn, br)
+		}
+		conn.Close()
+		fin.Finish(sent, nil)
+	})
+}
+
+// tunnel copies bytes both ways until one side is done, and returns how many
+// went to the client. upstreamReader holds what was read past the 101 head.
+func tunnel(client, upstreamConn net.Conn, upstreamReader *bufio.Reader) int64 {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		io.Copy(upstreamConn, client)
+		closeWrite(upstreamConn)
+	}()
+	sent, _ := io.Copy(client, upstreamReader)
+	closeWrite(client)
+	// The client side may still be sending; closing the upstream ends it.
+	upstreamConn.Close()
+	client.Close()
+	wg.Wait()
+	return sent
+}
+
+func closeWrite(c net.Conn) {
+	switch cw := c.(type) {
+	case interface{ CloseWrite() error }:
+		cw.CloseWrite()
+	}
+}
+
+// DialTarget opens a connection of its own to a target, for tunnels.
+func (t *Transport) DialTarget(tg *upstream.Target, connectTimeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
+	if tg.Scheme != "https" {
+		return d.Dial("tcp", tg.Addr)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.TLSConfig != nil {
+		cfg = t.TLSConfig.Clone()
+	}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(tg.Addr)
+		if err != nil {
+			host = tg.Addr
+		}
+		cfg.ServerName = host
+	}
+	cfg.NextProtos = []string{"http/1.1"}
+	return tls.DialWithDialer(d, "tcp", tg.Addr, cfg)
+}
