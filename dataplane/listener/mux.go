@@ -38,6 +38,8 @@ func NewMux(ln net.Listener, handler http.Handler, detectTimeout time.Duration) 
 	m.h2 = &http2.Server{
 		MaxConcurrentStreams: 250,
 		IdleTimeout:          2 * time.Minute,
+		// The protocol's default frame size; larger frames are refused.
+		MaxReadFrameSize: 16 << 10,
 	}
 	// The base server is never started: it carries the handler and, through
 	// ConfigureServer, lets Shutdown send GOAWAY to every HTTP/2 connection.
@@ -94,6 +96,11 @@ func (m *Mux) route(conn net.Conn) {
 			}
 		}
 		isH2 = n == len(buf) && bytes.Equal(buf[:], clientPreface)
+		if !isH2 && n >= 4 && bytes.HasPrefix(buf[:n], []byte("PRI ")) {
+			// A broken HTTP/2 preface: "PRI" is no HTTP/1 method either.
+			conn.Close()
+			return
+		}
 		conn = &prefixConn{Conn: conn, prefix: append([]byte(nil), buf[:n]...)}
 	}
 	conn.SetDeadline(time.Time{})
