@@ -94,3 +94,32 @@ func TestUnderscoreHeadersAreDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestStalledBodyTimesOut: a client that stops sending its body is answered
+// 408 and disconnected within the read timeout, and the upstream is not
+// blamed for it.
+func TestStalledBodyTimesOut(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer be.Close()
+	cfg := oneRoute(config.Route{Paths: []string{"/"}}, be.URL)
+	cfg.Server.ReadHeaderTimeout = config.Duration(300 * time.Millisecond)
+	gw := startGateway(t, cfg)
+	conn, err := net.Dial("tcp", gw.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("a", 9000))
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer (%v after %s)", err, time.Since(start))
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 408 {
+		t.Errorf("stalled body: %d, want 408", resp.StatusCode)
+	}
+}

@@ -152,8 +152,12 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 			fasthttp.ReleaseResponse(resp)
 			res.Err = berr
 			res.Status, res.Code = fasthttp.StatusBadRequest, CodeBadRequest
+			msg := "malformed request body"
+			if ne := net.Error(nil); errors.As(berr, &ne) && ne.Timeout() {
+				res.Status, res.Code, msg = fasthttp.StatusRequestTimeout, "request_timeout", "request body not received in time"
+			}
 			ctx.SetConnectionClose()
-			WriteError(ctx, res.Status, res.Code, "malformed request body", string(r.RequestID))
+			WriteError(ctx, res.Status, res.Code, msg, string(r.RequestID))
 			fin.Finish(int64(len(ctx.Response.Body())), nil)
 			return
 		}
