@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -121,5 +122,38 @@ func TestStalledBodyTimesOut(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 408 {
 		t.Errorf("stalled body: %d, want 408", resp.StatusCode)
+	}
+}
+
+// TestSlowUploadKeepsGoing: a body that arrives slowly but steadily is not
+// cut by the read timeout, which bounds each pause, not the whole upload.
+func TestSlowUploadKeepsGoing(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, n)
+	}))
+	defer be.Close()
+	cfg := oneRoute(config.Route{Paths: []string{"/"}}, be.URL)
+	cfg.Server.ReadHeaderTimeout = config.Duration(200 * time.Millisecond)
+	gw := startGateway(t, cfg)
+	pr, pw := io.Pipe()
+	go func() {
+		chunk := make([]byte, 16<<10)
+		for i := 0; i < 8; i++ { // 8 pauses of 100ms: 800ms in all, 4x the timeout
+			pw.Write(chunk)
+			time.Sleep(100 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", gw.url+"/", pr)
+	req.ContentLength = 8 * 16 << 10
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != fmt.Sprint(8*16<<10) {
+		t.Fatalf("slow upload: %d %q", resp.StatusCode, b)
 	}
 }

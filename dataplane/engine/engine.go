@@ -244,6 +244,7 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		URI:             x.uri,
 		HashKey:         x.hashKey(ctx, sv),
 		ResponseTimeout: sv.responseTimeout,
+		BodyTimeout:     s.bodyTimeout,
 		PreserveHost:    r.preserveHost,
 		RequestID:       x.reqID,
 		ClientIP:        x.client,

@@ -29,7 +29,9 @@ type snapshot struct {
 	maxConcurrent int64
 	// maxBody is server.limits.max_body_bytes.
 	maxBody int
-	noRoute *metrics.RouteMetrics
+	// bodyTimeout bounds each wait for a client's body bytes.
+	bodyTimeout time.Duration
+	noRoute     *metrics.RouteMetrics
 }
 
 type route struct {
@@ -77,6 +79,7 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 		services:      make(map[string]*service, len(cfg.Services)),
 		maxConcurrent: int64(cfg.Server.Limits.MaxConcurrentRequests),
 		maxBody:       int(cfg.Server.Limits.MaxBodyBytes),
+		bodyTimeout:   cfg.Server.ReadHeaderTimeout.Or(10 * time.Second),
 		noRoute:       e.opts.Metrics.Route("", ""),
 	}
 	defer func() {

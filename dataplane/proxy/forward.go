@@ -35,12 +35,14 @@ type Request struct {
 	URI             []byte
 	HashKey         []byte
 	ResponseTimeout time.Duration
-	PreserveHost    bool
-	RequestID       []byte
-	ClientIP        netip.Addr
-	Peer            netip.Addr
-	TrustedPeer     bool // the peer's X-Forwarded-* headers are believed
-	Proto           string
+	// BodyTimeout is the longest wait for the next bytes of the client's body.
+	BodyTimeout  time.Duration
+	PreserveHost bool
+	RequestID    []byte
+	ClientIP     netip.Addr
+	Peer         netip.Addr
+	TrustedPeer  bool // the peer's X-Forwarded-* headers are believed
+	Proto        string
 }
 
 // Result describes how a forwarded request went.
@@ -87,7 +89,7 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 		defer fasthttp.ReleaseRequest(up)
 		prepareRequest(ctx, r, up)
 		if hasBody {
-			res.body = clientBody{r: ctx.RequestBodyStream()}
+			res.body = clientBody{r: ctx.RequestBodyStream(), conn: ctx.Conn(), idle: r.BodyTimeout}
 			up.SetBodyStream(&res.body, cl)
 		}
 	}
@@ -253,13 +255,19 @@ func rewriteInPlace(ctx *fasthttp.RequestCtx, hasBody bool) bool {
 }
 
 // clientBody passes the client's request body upstream and remembers why
-// reading it failed, if it did.
+// reading it failed, if it did. Each read may wait at most idle for the
+// client: a long upload is fine as long as it keeps moving.
 type clientBody struct {
-	r   io.Reader
-	err error
+	r    io.Reader
+	conn net.Conn
+	idle time.Duration
+	err  error
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
+	if b.conn != nil && b.idle > 0 {
+		b.conn.SetReadDeadline(time.Now().Add(b.idle))
+	}
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
 		b.err = err

@@ -84,7 +84,7 @@ func forwardH2(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) 
 		reqCtx, cancel := context.WithTimeout(context.Background(), r.ResponseTimeout)
 		var body io.Reader
 		if hasBody {
-			res.body = clientBody{r: ctx.RequestBodyStream()}
+			res.body = clientBody{r: ctx.RequestBodyStream(), conn: ctx.Conn(), idle: r.BodyTimeout}
 			body = &res.body
 		}
 		req, err := http.NewRequestWithContext(reqCtx, string(ctx.Method()), "http://"+t.Host+string(r.URI), body)
