@@ -2,11 +2,9 @@ package app
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -14,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/internal/testutil"
-	"golang.org/x/net/http2"
 )
 
 // h2Backend answers with what it saw; /events streams three events, each
@@ -88,12 +85,9 @@ func TestHTTP2PriorKnowledge(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tollgate.yaml")
 	writeConfig(t, path, gatewayConfig("off", be.URL, "/"))
 	a := startApp(t, path)
-	h2c := &http.Client{Transport: &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		},
-	}}
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: &protocols}}
 	checkHTTP2(t, h2c, "http://"+a.ProxyAddr(), "http", next)
 	// HTTP/1.1 still works on the same port.
 	if s := status(t, "http://"+a.ProxyAddr()+"/api/y"); s != 200 {

@@ -5,47 +5,48 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"sync"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // Mux splits the connections of one listener between the HTTP/1.1 server and
-// the HTTP/2 server: a TLS connection by the protocol its handshake agreed
-// (ALPN "h2"), a clear one by whether it opens with the HTTP/2 connection
-// preface (h2c with prior knowledge). Detection costs one goroutine hop per
-// connection, not per request.
+// the HTTP/2 server (net/http's): a TLS connection by the protocol its
+// handshake agreed (ALPN "h2"), a clear one by whether it opens with the
+// HTTP/2 connection preface (h2c with prior knowledge). Detection costs one
+// goroutine hop per connection, not per request.
 type Mux struct {
 	ln      net.Listener
 	timeout time.Duration
 	h1      *chanListener
-	h2      *http2.Server
-	h2base  *http.Server
-	h2opts  *http2.ServeConnOpts
-	h2conns sync.WaitGroup
-	mu      sync.Mutex
-	closing bool
+	h2      *chanListener
+	h2srv   *http.Server
 }
 
 // NewMux serves HTTP/2 connections of ln with handler; HTTP/1.1 connections
 // are accepted from HTTP1Listener. detectTimeout bounds the TLS handshake or
 // the wait for a connection's first bytes.
 func NewMux(ln net.Listener, handler http.Handler, detectTimeout time.Duration) *Mux {
-	m := &Mux{ln: ln, timeout: detectTimeout, h1: newChanListener(ln.Addr())}
-	m.h2 = &http2.Server{
-		MaxConcurrentStreams: 250,
-		IdleTimeout:          2 * time.Minute,
-		// The protocol's default frame size; larger frames are refused.
-		MaxReadFrameSize: 16 << 10,
+	m := &Mux{ln: ln, timeout: detectTimeout, h1: newChanListener(ln.Addr()), h2: newChanListener(ln.Addr())}
+	var protocols http.Protocols
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	m.h2srv = &http.Server{
+		Handler:           handler,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: detectTimeout,
+		IdleTimeout:       2 * time.Minute,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: 250,
+			// The protocol's default frame size; larger frames are refused.
+			MaxReadFrameSize: 16 << 10,
+		},
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
-	// The base server is never started: it carries the handler and, through
-	// ConfigureServer, lets Shutdown send GOAWAY to every HTTP/2 connection.
-	m.h2base = &http.Server{Handler: handler, ReadHeaderTimeout: detectTimeout}
-	http2.ConfigureServer(m.h2base, m.h2)
-	m.h2opts = &http2.ServeConnOpts{BaseConfig: m.h2base, Handler: handler}
+	go m.h2srv.Serve(m.h2)
 	return m
 }
 
@@ -67,7 +68,8 @@ func (m *Mux) Serve() error {
 	}
 }
 
-var clientPreface = []byte(http2.ClientPreface)
+// clientPreface opens every HTTP/2 connection (RFC 9113 section 3.4).
+var clientPreface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 
 func (m *Mux) route(conn net.Conn) {
 	if m.timeout > 0 {
@@ -79,10 +81,10 @@ func (m *Mux) route(conn net.Conn) {
 			conn.Close()
 			return
 		}
-		isH2 = tc.ConnectionState().NegotiatedProtocol == http2.NextProtoTLS
+		isH2 = tc.ConnectionState().NegotiatedProtocol == "h2"
 	} else {
 		// Read until the bytes either are the preface or cannot become it.
-		var buf [len(http2.ClientPreface)]byte
+		var buf [24]byte
 		n := 0
 		for n < len(buf) {
 			k, err := conn.Read(buf[n:])
@@ -104,42 +106,22 @@ func (m *Mux) route(conn net.Conn) {
 		conn = &prefixConn{Conn: conn, prefix: append([]byte(nil), buf[:n]...)}
 	}
 	conn.SetDeadline(time.Time{})
-	if !isH2 {
-		if !m.h1.deliver(conn) {
-			conn.Close()
-		}
-		return
+	target := m.h1
+	if isH2 {
+		target = m.h2
 	}
-	m.mu.Lock()
-	if m.closing {
-		m.mu.Unlock()
+	if !target.deliver(conn) {
 		conn.Close()
-		return
 	}
-	m.h2conns.Add(1)
-	m.mu.Unlock()
-	defer m.h2conns.Done()
-	m.h2.ServeConn(conn, m.h2opts)
 }
 
 // Shutdown stops accepting, sends GOAWAY to the HTTP/2 connections and waits
 // for their streams to finish (or ctx to end). The HTTP/1 server drains its
 // own connections.
 func (m *Mux) Shutdown(ctx context.Context) error {
-	m.mu.Lock()
-	m.closing = true
-	m.mu.Unlock()
 	m.ln.Close()
 	m.h1.Close()
-	m.h2base.Shutdown(ctx) // triggers GOAWAY through ConfigureServer's hook
-	done := make(chan struct{})
-	go func() { m.h2conns.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return m.h2srv.Shutdown(ctx)
 }
 
 // prefixConn gives back the bytes read while detecting the protocol.

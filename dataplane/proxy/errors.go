@@ -57,3 +57,10 @@ func WriteError(ctx *fasthttp.RequestCtx, status int, code, message, requestID s
 var errorBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 var contentTypeJSON = []byte("application/json")
+
+// answerError finishes a forwarded request with the gateway's error for
+// res.Status and res.Code.
+func answerError(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher, msg string) {
+	WriteError(ctx, res.Status, res.Code, msg, string(r.RequestID))
+	fin.Finish(int64(len(ctx.Response.Body())), nil)
+}

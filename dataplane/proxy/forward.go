@@ -116,8 +116,7 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 			if res.Target != nil { // a retry found nothing left: report the last failure
 				res.Status, res.Code, msg = failureStatus(res.Err)
 			}
-			WriteError(ctx, res.Status, res.Code, msg, string(r.RequestID))
-			fin.Finish(int64(len(ctx.Response.Body())), nil)
+			answerError(ctx, r, res, fin, msg)
 			return
 		}
 		if nTried < len(tried) {
@@ -159,8 +158,7 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 				res.Status, res.Code, msg = fasthttp.StatusRequestTimeout, "request_timeout", "request body not received in time"
 			}
 			ctx.SetConnectionClose()
-			WriteError(ctx, res.Status, res.Code, msg, string(r.RequestID))
-			fin.Finish(int64(len(ctx.Response.Body())), nil)
+			answerError(ctx, r, res, fin, msg)
 			return
 		}
 		failure := classify(err)
@@ -173,8 +171,7 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 			fasthttp.ReleaseResponse(resp)
 			var msg string
 			res.Status, res.Code, msg = failureStatus(err)
-			WriteError(ctx, res.Status, res.Code, msg, string(r.RequestID))
-			fin.Finish(int64(len(ctx.Response.Body())), nil)
+			answerError(ctx, r, res, fin, msg)
 			return
 		}
 		resp.Reset()
@@ -230,8 +227,7 @@ func forwardSmallBody(ctx *fasthttp.RequestCtx, body io.Reader, cl int, resp *fa
 		var msg string
 		res.Status, res.Code, msg = fasthttp.StatusBadGateway, CodeUpstreamUnavailable, "the upstream service is unavailable"
 		ctx.Response.Header.Reset()
-		WriteError(ctx, res.Status, res.Code, msg, string(r.RequestID))
-		fin.Finish(int64(len(ctx.Response.Body())), nil)
+		answerError(ctx, r, res, fin, msg)
 		return
 	}
 	ctx.Response.SetBody(buf[:cl])

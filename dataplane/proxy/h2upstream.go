@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/tollgate/tollgate/dataplane/upstream"
 	"github.com/valyala/fasthttp"
-	"golang.org/x/net/http2"
 )
 
 // H2Clients returns HTTP/2 clients (h2c: HTTP/2 without TLS, as gRPC
@@ -25,23 +23,25 @@ func (t *Transport) H2Clients(pool *upstream.Pool, connectTimeout time.Duration)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.h2 == nil {
-		t.h2 = make(map[clientKey]*http2.Transport)
+		t.h2 = make(map[clientKey]*http.Transport)
 	}
 	for _, tg := range targets {
 		k := clientKey{scheme: tg.Scheme, addr: tg.Addr, connect: connectTimeout}
 		c := t.h2[k]
 		if c == nil {
 			dialer := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
-			c = &http2.Transport{
-				AllowHTTP: true,
-				DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			var protocols http.Protocols
+			protocols.SetUnencryptedHTTP2(true)
+			c = &http.Transport{
+				Protocols: &protocols,
+				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 					conn, err := dialer.DialContext(ctx, network, addr)
 					if err != nil {
 						return nil, &errDial{err: err}
 					}
 					return conn, nil
 				},
-				ReadIdleTimeout: 30 * time.Second,
+				HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second},
 			}
 			t.h2[k] = c
 		}
@@ -72,8 +72,7 @@ func forwardH2(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) 
 			if errors.Is(err, upstream.ErrCircuitOpen) {
 				res.Code = CodeCircuitOpen
 			}
-			WriteError(ctx, res.Status, res.Code, "no healthy upstream target", string(r.RequestID))
-			fin.Finish(int64(len(ctx.Response.Body())), nil)
+			answerError(ctx, r, res, fin, "no healthy upstream target")
 			return
 		}
 		if nTried < len(tried) {
@@ -91,8 +90,7 @@ func forwardH2(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) 
 		if err != nil {
 			cancel()
 			res.Status, res.Code = fasthttp.StatusBadRequest, CodeBadRequest
-			WriteError(ctx, res.Status, res.Code, "invalid request target", string(r.RequestID))
-			fin.Finish(int64(len(ctx.Response.Body())), nil)
+			answerError(ctx, r, res, fin, "invalid request target")
 			return
 		}
 		req.ContentLength = int64(cl)
@@ -122,8 +120,7 @@ func forwardH2(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) 
 			if res.body.err != nil {
 				r.Pool.Done(t, upstream.Outcome{Duration: res.Upstream})
 				res.Status, res.Code = fasthttp.StatusBadRequest, CodeBadRequest
-				WriteError(ctx, res.Status, res.Code, "malformed request body", string(r.RequestID))
-				fin.Finish(int64(len(ctx.Response.Body())), nil)
+				answerError(ctx, r, res, fin, "malformed request body")
 				return
 			}
 			failure := h2Failure(err)

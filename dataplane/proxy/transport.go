@@ -4,12 +4,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/tollgate/tollgate/dataplane/upstream"
 	"github.com/valyala/fasthttp"
-	"golang.org/x/net/http2"
 )
 
 // Transport keeps one HTTP/1.1 client (a fasthttp.HostClient with its own
@@ -18,7 +18,7 @@ import (
 type Transport struct {
 	mu      sync.Mutex
 	clients map[clientKey]*fasthttp.HostClient
-	h2      map[clientKey]*http2.Transport
+	h2      map[clientKey]*http.Transport
 	// TLSConfig is the base TLS configuration for https targets (tests set
 	// RootCAs); ServerName is filled per target.
 	TLSConfig *tls.Config
@@ -131,18 +131,7 @@ func (t *Transport) newClient(tg *upstream.Target, connectTimeout time.Duration)
 	}
 	if tg.Scheme == "https" {
 		c.IsTLS = true
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if t.TLSConfig != nil {
-			cfg = t.TLSConfig.Clone()
-		}
-		if cfg.ServerName == "" {
-			host, _, err := net.SplitHostPort(tg.Addr)
-			if err != nil {
-				host = tg.Addr
-			}
-			cfg.ServerName = host
-		}
-		c.TLSConfig = cfg
+		c.TLSConfig = t.tlsConfig(tg.Addr)
 	}
 	return c
 }
@@ -164,4 +153,21 @@ func Idempotent(method []byte) bool {
 		return true
 	}
 	return false
+}
+
+// tlsConfig is the client TLS configuration for a target address: the base
+// configuration, TLS 1.2 at least, with the target's host as server name.
+func (t *Transport) tlsConfig(addr string) *tls.Config {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.TLSConfig != nil {
+		cfg = t.TLSConfig.Clone()
+	}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg.ServerName = host
+	}
+	return cfg
 }

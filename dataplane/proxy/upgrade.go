@@ -53,8 +53,7 @@ func ForwardUpgrade(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finis
 		if err != nil {
 			res.Err = err
 			res.Status, res.Code = fasthttp.StatusServiceUnavailable, CodeNoHealthyUpstream
-			WriteError(ctx, res.Status, res.Code, "no healthy upstream target", string(r.RequestID))
-			fin.Finish(int64(len(ctx.Response.Body())), nil)
+			answerError(ctx, r, res, fin, "no healthy upstream target")
 			return
 		}
 		if n < len(tried) {
@@ -74,8 +73,7 @@ func ForwardUpgrade(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finis
 		if attempt >= r.Pool.Attempts() {
 			var msg string
 			res.Status, res.Code, msg = failureStatus(&errDial{err: err})
-			WriteError(ctx, res.Status, res.Code, msg, string(r.RequestID))
-			fin.Finish(int64(len(ctx.Response.Body())), nil)
+			answerError(ctx, r, res, fin, msg)
 			return
 		}
 	}
@@ -103,8 +101,7 @@ func ForwardUpgrade(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finis
 		if failure == upstream.Timeout {
 			res.Status, res.Code, msg = fasthttp.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream service did not answer in time"
 		}
-		WriteError(ctx, res.Status, res.Code, msg, string(r.RequestID))
-		fin.Finish(int64(len(ctx.Response.Body())), nil)
+		answerError(ctx, r, res, fin, msg)
 		return
 	}
 	r.Pool.Done(t, upstream.Outcome{Status: resp.StatusCode, Duration: res.Upstream})
@@ -177,17 +174,7 @@ func (t *Transport) DialTarget(tg *upstream.Target, connectTimeout time.Duration
 	if tg.Scheme != "https" {
 		return d.Dial("tcp", tg.Addr)
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if t.TLSConfig != nil {
-		cfg = t.TLSConfig.Clone()
-	}
-	if cfg.ServerName == "" {
-		host, _, err := net.SplitHostPort(tg.Addr)
-		if err != nil {
-			host = tg.Addr
-		}
-		cfg.ServerName = host
-	}
+	cfg := t.tlsConfig(tg.Addr)
 	cfg.NextProtos = []string{"http/1.1"}
 	return tls.DialWithDialer(d, "tcp", tg.Addr, cfg)
 }
