@@ -12,6 +12,7 @@ const (
 	DefaultTLSListen         = ":8443"
 	DefaultMaxHeaderBytes    = 16384
 	DefaultMaxBodyBytes      = 10485760
+	DefaultMaxURIBytes       = 8192
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultDrainTimeout      = 30 * time.Second
@@ -67,6 +68,7 @@ func (c *Config) ApplyDefaults() {
 		setString(&s.TLS.Listen, DefaultTLSListen)
 	}
 	setInt(&s.Limits.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setInt(&s.Limits.MaxURIBytes, DefaultMaxURIBytes)
 	if s.Limits.MaxBodyBytes == 0 {
 		s.Limits.MaxBodyBytes = DefaultMaxBodyBytes
 	}

@@ -56,6 +56,7 @@ type Certificate struct {
 type Limits struct {
 	MaxHeaderBytes        int   `yaml:"max_header_bytes" json:"max_header_bytes"`
 	MaxBodyBytes          int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
+	MaxURIBytes           int   `yaml:"max_uri_bytes" json:"max_uri_bytes"`
 	MaxConcurrentRequests int   `yaml:"max_concurrent_requests" json:"max_concurrent_requests"`
 }
 

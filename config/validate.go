@@ -88,6 +88,9 @@ func (v *validator) server() {
 	if l.MaxBodyBytes < 0 {
 		v.add("server.limits.max_body_bytes", "must not be negative")
 	}
+	if l.MaxURIBytes < 0 {
+		v.add("server.limits.max_uri_bytes", "must not be negative")
+	}
 	if l.MaxConcurrentRequests < 0 {
 		v.add("server.limits.max_concurrent_requests", "must not be negative (0 means unlimited)")
 	}

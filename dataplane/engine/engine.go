@@ -189,7 +189,12 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		x.fail(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body too large")
 		return
 	}
-	rawPath, query, ok := splitRequestURI(ctx.Request.Header.RequestURI())
+	uri := ctx.Request.Header.RequestURI()
+	if s.maxURI > 0 && len(uri) > s.maxURI {
+		x.fail(fasthttp.StatusRequestURITooLong, "uri_too_long", "request target too long")
+		return
+	}
+	rawPath, query, ok := splitRequestURI(uri)
 	if !ok {
 		x.fail(fasthttp.StatusBadRequest, proxy.CodeBadRequest, "invalid request target")
 		return

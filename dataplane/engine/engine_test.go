@@ -648,7 +648,11 @@ func TestEdgeLimits(t *testing.T) {
 	cfg := oneRoute(config.Route{Paths: []string{"/"}}, be.URL)
 	cfg.Server.Limits.MaxHeaderBytes = 4096
 	cfg.Server.Limits.MaxBodyBytes = 1000
+	cfg.Server.Limits.MaxURIBytes = 2000
 	gw := startGateway(t, cfg)
+	if s := rawStatus(t, gw.addr, "GET /"+strings.Repeat("u", 3000)+" HTTP/1.1\r\nHost: x\r\n\r\n"); s != 414 {
+		t.Errorf("long request target: %d, want 414", s)
+	}
 	if s := rawStatus(t, gw.addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 8000)+"\r\n\r\n"); s != 431 {
 		t.Errorf("oversized header: %d, want 431", s)
 	}

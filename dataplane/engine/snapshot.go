@@ -29,6 +29,8 @@ type snapshot struct {
 	maxConcurrent int64
 	// maxBody is server.limits.max_body_bytes.
 	maxBody int
+	// maxURI is server.limits.max_uri_bytes (0: only the header limit).
+	maxURI int
 	// bodyTimeout bounds each wait for a client's body bytes.
 	bodyTimeout time.Duration
 	noRoute     *metrics.RouteMetrics
@@ -79,6 +81,7 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 		services:      make(map[string]*service, len(cfg.Services)),
 		maxConcurrent: int64(cfg.Server.Limits.MaxConcurrentRequests),
 		maxBody:       int(cfg.Server.Limits.MaxBodyBytes),
+		maxURI:        cfg.Server.Limits.MaxURIBytes,
 		bodyTimeout:   cfg.Server.ReadHeaderTimeout.Or(10 * time.Second),
 		noRoute:       e.opts.Metrics.Route("", ""),
 	}
