@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"fmt"
+	"github.com/tollgate/tollgate/internal/testutil"
 	"sync"
 	"testing"
 	"time"
@@ -9,24 +10,7 @@ import (
 	"github.com/tollgate/tollgate/config"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *testutil.Clock { return testutil.NewClock() }
 
 func intp(i int) *int { return &i }
 

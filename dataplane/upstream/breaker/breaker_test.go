@@ -1,29 +1,13 @@
 package breaker
 
 import (
+	"github.com/tollgate/tollgate/internal/testutil"
 	"sync"
 	"testing"
 	"time"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *testutil.Clock { return testutil.NewClock() }
 
 var testSettings = Settings{ErrorRatio: 0.5, MinRequests: 10, Window: 10 * time.Second, OpenFor: 30 * time.Second, Probes: 2}
 
