@@ -134,12 +134,12 @@ func TestSlowUploadKeepsGoing(t *testing.T) {
 	}))
 	defer be.Close()
 	cfg := oneRoute(config.Route{Paths: []string{"/"}}, be.URL)
-	cfg.Server.ReadHeaderTimeout = config.Duration(200 * time.Millisecond)
+	cfg.Server.ReadHeaderTimeout = config.Duration(400 * time.Millisecond)
 	gw := startGateway(t, cfg)
 	pr, pw := io.Pipe()
 	go func() {
 		chunk := make([]byte, 16<<10)
-		for i := 0; i < 8; i++ { // 8 pauses of 100ms: 800ms in all, 4x the timeout
+		for i := 0; i < 8; i++ { // 8 pauses of 100ms: 800ms in all, twice the timeout
 			pw.Write(chunk)
 			time.Sleep(100 * time.Millisecond)
 		}
