@@ -377,9 +377,17 @@ func (x *exchange) identifyClient(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	x.trusted = true
-	all := ctx.Request.Header.PeekAll("X-Forwarded-For")
-	for i := len(all) - 1; i >= 0; i-- {
-		v := all[i]
+	x.client = s.clientAddress(x.peer, ctx.Request.Header.PeekAll("X-Forwarded-For"))
+}
+
+// clientAddress walks X-Forwarded-For (all its lines, as one list) from the
+// right: each hop added by a trusted proxy is skipped, and the first address
+// not itself a trusted proxy is the client. A malformed entry ends the walk
+// at the last address that could be believed.
+func (s *snapshot) clientAddress(peer netip.Addr, xff [][]byte) netip.Addr {
+	client := peer
+	for i := len(xff) - 1; i >= 0; i-- {
+		v := xff[i]
 		for len(v) > 0 {
 			j := lastIndexComma(v)
 			item := trimSpace(v[j+1:])
@@ -388,16 +396,16 @@ func (x *exchange) identifyClient(ctx *fasthttp.RequestCtx) {
 				v = nil
 			}
 			a, err := netip.ParseAddr(b2s(item))
-			if err != nil {
-				return // a malformed hop ends what can be believed
+			if err != nil || a.Zone() != "" { // a zone means nothing across hosts
+				return client
 			}
-			a = a.Unmap()
-			x.client = a
-			if !s.trustedPeer(a) {
-				return
+			client = a.Unmap()
+			if !s.trustedPeer(client) {
+				return client
 			}
 		}
 	}
+	return client
 }
 
 func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
