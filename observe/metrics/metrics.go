@@ -40,7 +40,6 @@ type Metrics struct {
 	rateLimited   *prometheus.CounterVec
 	health        *prometheus.GaugeVec
 	configVersion prometheus.Gauge
-	inflight      InflightGauge
 	reloadsOK     prometheus.Counter
 	reloadsError  prometheus.Counter
 
@@ -163,8 +162,6 @@ func (m *Metrics) SetConfigVersion(v int64) { m.configVersion.Set(float64(v)) }
 
 // Inflight is a gauge of requests in flight for code that has no counter of
 // its own; Inc when a request starts and Dec when it ends.
-func (m *Metrics) Inflight() *InflightGauge { return &m.inflight }
-
 // TrackInflight adds a counter of requests in flight (an engine's own) to the
 // tollgate_inflight_requests gauge; it is read only when metrics are scraped.
 func (m *Metrics) TrackInflight(count func() int64) {
@@ -174,7 +171,7 @@ func (m *Metrics) TrackInflight(count func() int64) {
 }
 
 func (m *Metrics) inflightNow() float64 {
-	n := m.inflight.n.Load()
+	var n int64
 	m.sourcesMu.Lock()
 	for _, f := range m.sources {
 		n += f()
@@ -182,15 +179,6 @@ func (m *Metrics) inflightNow() float64 {
 	m.sourcesMu.Unlock()
 	return float64(n)
 }
-
-// InflightGauge counts requests in flight.
-type InflightGauge struct{ n atomic.Int64 }
-
-// Inc counts a request that started.
-func (g *InflightGauge) Inc() { g.n.Add(1) }
-
-// Dec counts a request that ended.
-func (g *InflightGauge) Dec() { g.n.Add(-1) }
 
 // ConfigReload counts one reload attempt and its result.
 func (m *Metrics) ConfigReload(ok bool) {
