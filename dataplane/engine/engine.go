@@ -11,6 +11,7 @@
 package engine
 
 import (
+	"bytes"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -143,7 +144,6 @@ type exchange struct {
 	path    []byte
 	header  fastHeader
 	status  int
-	code    string
 	req     proxy.Request
 	result  proxy.Result
 	peer    netip.Addr
@@ -292,7 +292,7 @@ func (x *exchange) hashKey(ctx *fasthttp.RequestCtx, sv *service) []byte {
 
 // fail answers with a gateway error and finishes the exchange.
 func (x *exchange) fail(status int, code, msg string) {
-	x.status, x.code = status, code
+	x.status = status
 	proxy.WriteError(x.ctx, status, code, msg, b2s(x.reqID))
 	x.Finish(int64(len(x.ctx.Response.Body())), nil)
 }
@@ -310,16 +310,12 @@ func (x *exchange) serveMock(ctx *fasthttp.RequestCtx, m *mockResponse) {
 
 // Finish records the request in metrics and the access log and recycles the
 // exchange. It is called exactly once per request.
-func (x *exchange) Finish(bytes int64, err error) {
+func (x *exchange) Finish(bytes int64, _ error) {
 	e := x.engine
 	total := time.Since(x.start)
 	status := x.status
 	if x.result.Status != 0 {
 		status = x.result.Status
-	}
-	if err != nil && status < 400 {
-		// The client saw a good head and a cut body; log what it got.
-		x.code = "body_incomplete"
 	}
 	rm := x.snap.noRoute
 	routeName, serviceName := "", ""
@@ -389,12 +385,13 @@ func (s *snapshot) clientAddress(peer netip.Addr, xff [][]byte) netip.Addr {
 	for i := len(xff) - 1; i >= 0; i-- {
 		v := xff[i]
 		for len(v) > 0 {
-			j := lastIndexComma(v)
-			item := trimSpace(v[j+1:])
-			v = v[:max(j, 0)]
-			if j < 0 {
-				v = nil
+			var item []byte
+			if j := bytes.LastIndexByte(v, ','); j >= 0 {
+				item, v = v[j+1:], v[:j]
+			} else {
+				item, v = v, nil
 			}
+			item = bytes.Trim(item, " \t")
 			a, err := netip.ParseAddr(b2s(item))
 			if err != nil || a.Zone() != "" { // a zone means nothing across hosts
 				return client
@@ -417,25 +414,6 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	return netip.IPv4Unspecified()
 }
 
-func lastIndexComma(b []byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == ',' {
-			return i
-		}
-	}
-	return -1
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 // splitRequestURI returns the path and raw query of an origin-form or
 // absolute-form request target.
 func splitRequestURI(uri []byte) (path, query []byte, ok bool) {
@@ -444,14 +422,14 @@ func splitRequestURI(uri []byte) (path, query []byte, ok bool) {
 	}
 	if uri[0] != '/' {
 		// absolute-form: scheme "://" authority path
-		i := indexOf(uri, "://")
+		i := bytes.Index(uri, []byte("://"))
 		if i <= 0 {
 			return nil, nil, false
 		}
 		rest := uri[i+3:]
-		j := 0
-		for j < len(rest) && rest[j] != '/' && rest[j] != '?' {
-			j++
+		j := bytes.IndexAny(rest, "/?")
+		if j < 0 {
+			j = len(rest)
 		}
 		uri = rest[j:]
 		if len(uri) == 0 || uri[0] == '?' {
@@ -467,15 +445,6 @@ func splitRequestURI(uri []byte) (path, query []byte, ok bool) {
 		}
 	}
 	return uri, nil, true
-}
-
-func indexOf(b []byte, s string) int {
-	for i := 0; i+len(s) <= len(b); i++ {
-		if string(b[i:i+len(s)]) == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // fastHeader lets the router read fasthttp request headers.
