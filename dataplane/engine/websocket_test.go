@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/tollgate/tollgate/internal/testutil"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -96,5 +97,25 @@ func TestWebSocketRefusedByUpstream(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(b) != "plain" {
 		t.Errorf("%d %q", resp.StatusCode, b)
+	}
+}
+
+// A handshake to a target that refuses the connection is a 502, and leaves
+// the target's in-flight count as it found it (least_requests relies on it).
+func TestWebSocketToRefusedTarget(t *testing.T) {
+	gw := startGateway(t, oneRoute(config.Route{Paths: []string{"/"}}, "http://"+testutil.ClosedPort(t)))
+	req, _ := http.NewRequest("GET", gw.url+"/ws", nil)
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ge := decodeError(t, resp); resp.StatusCode != 502 || ge.Error.Code != "upstream_unavailable" {
+		t.Errorf("%d %+v", resp.StatusCode, ge)
+	}
+	target := gw.current.Load().services["svc"].pool.Targets()[0]
+	if n := target.InFlight(); n != 0 {
+		t.Errorf("in-flight count %d after the failed handshake, want 0", n)
 	}
 }

@@ -50,8 +50,9 @@ type Result struct {
 	// tried lists the targets attempted, for retries to go elsewhere. It
 	// lives here, in memory the caller keeps per request, because a slice
 	// handed to the balancer would otherwise escape to the heap.
-	tried [8]*upstream.Target
-	body  clientBody
+	tried  [8]*upstream.Target
+	nTried int
+	body   clientBody
 
 	Target   *upstream.Target // last target tried; nil when none was picked
 	Status   int              // status sent to the client
@@ -76,10 +77,7 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 		forwardH2(ctx, r, res, fin)
 		return
 	}
-	// A request has a body when it says so: a Content-Length above zero or
-	// chunked framing (-1). fasthttp reports -2 for "no framing headers".
-	cl := ctx.Request.Header.ContentLength()
-	hasBody := cl > 0 || cl == -1
+	cl, hasBody := requestBody(ctx)
 	up := &ctx.Request
 	if rewriteInPlace(ctx, hasBody) {
 		ctx.Request.SetRequestURIBytes(r.URI)
@@ -99,31 +97,13 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 	idempotent := Idempotent(ctx.Method())
 
 	resp := fasthttp.AcquireResponse()
-	tried := &res.tried
-	nTried := 0
 	attempts := r.Pool.Attempts()
 	for attempt := 1; ; attempt++ {
-		t, err := r.Pool.Pick(r.HashKey, tried[:nTried])
-		if err != nil {
+		t := res.pick(ctx, r, fin)
+		if t == nil {
 			fasthttp.ReleaseResponse(resp)
-			res.Err = err
-			res.Status, res.Code = fasthttp.StatusServiceUnavailable, CodeNoHealthyUpstream
-			msg := "no healthy upstream target"
-			if errors.Is(err, upstream.ErrCircuitOpen) {
-				res.Code, msg = CodeCircuitOpen, "the upstream service is failing; requests are paused"
-				ctx.Response.Header.Set("Retry-After", "5")
-			}
-			if res.Target != nil { // a retry found nothing left: report the last failure
-				res.Status, res.Code, msg = failureStatus(res.Err)
-			}
-			answerError(ctx, r, res, fin, msg)
 			return
 		}
-		if nTried < len(tried) {
-			tried[nTried] = t
-			nTried++
-		}
-		res.Target = t
 		if !r.PreserveHost {
 			up.Header.SetHost(t.Host)
 		}
@@ -139,7 +119,7 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 		up.SetTimeout(r.ResponseTimeout)
 		start := time.Now()
 		r.Pool.Start(t)
-		err = r.Clients[t.Index].Do(up, resp)
+		err := r.Clients[t.Index].Do(up, resp)
 		res.Upstream = time.Since(start)
 		if err == nil {
 			r.Pool.Done(t, upstream.Outcome{Status: resp.StatusCode(), Duration: res.Upstream})
@@ -191,6 +171,42 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 	ctx.Response.SetBody(resp.Body())
 	fasthttp.ReleaseResponse(resp)
 	fin.Finish(int64(len(ctx.Response.Body())), nil)
+}
+
+// requestBody reports the client's body length and whether there is one: a
+// Content-Length above zero or chunked framing (-1); fasthttp reports -2 for
+// "no framing headers".
+func requestBody(ctx *fasthttp.RequestCtx) (int, bool) {
+	cl := ctx.Request.Header.ContentLength()
+	return cl, cl > 0 || cl == -1
+}
+
+// pick chooses the next target, one not tried yet when there is one, and
+// records it. When none can be had it answers the client (503, or the last
+// attempt's failure on a retry) and returns nil.
+func (res *Result) pick(ctx *fasthttp.RequestCtx, r *Request, fin Finisher) *upstream.Target {
+	t, err := r.Pool.Pick(r.HashKey, res.tried[:res.nTried])
+	if err == nil {
+		if res.nTried < len(res.tried) {
+			res.tried[res.nTried] = t
+			res.nTried++
+		}
+		res.Target = t
+		return t
+	}
+	msg := "no healthy upstream target"
+	res.Status, res.Code = fasthttp.StatusServiceUnavailable, CodeNoHealthyUpstream
+	if errors.Is(err, upstream.ErrCircuitOpen) {
+		res.Code, msg = CodeCircuitOpen, "the upstream service is failing; requests are paused"
+		ctx.Response.Header.Set("Retry-After", "5")
+	}
+	if res.Target != nil { // a retry found nothing left: report the last failure
+		res.Status, res.Code, msg = failureStatus(res.Err)
+	} else {
+		res.Err = err
+	}
+	answerError(ctx, r, res, fin, msg)
+	return nil
 }
 
 // maxBufferedBody is the largest announced body that is read whole before

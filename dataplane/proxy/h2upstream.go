@@ -57,29 +57,15 @@ func forwardH2(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) 
 	up := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(up)
 	prepareRequest(ctx, r, up)
-	cl := ctx.Request.Header.ContentLength()
-	hasBody := cl > 0 || cl == -1
+	cl, hasBody := requestBody(ctx)
 	// "TE: trailers" is the one TE value HTTP/2 allows, and gRPC needs it.
 	trailersTE := strings.EqualFold(strings.TrimSpace(string(ctx.Request.Header.Peek("Te"))), "trailers")
 
-	var tried [8]*upstream.Target
-	nTried := 0
 	for attempt := 1; ; attempt++ {
-		t, err := r.Pool.Pick(r.HashKey, tried[:nTried])
-		if err != nil {
-			res.Err = err
-			res.Status, res.Code = fasthttp.StatusServiceUnavailable, CodeNoHealthyUpstream
-			if errors.Is(err, upstream.ErrCircuitOpen) {
-				res.Code = CodeCircuitOpen
-			}
-			answerError(ctx, r, res, fin, "no healthy upstream target")
+		t := res.pick(ctx, r, fin)
+		if t == nil {
 			return
 		}
-		if nTried < len(tried) {
-			tried[nTried] = t
-			nTried++
-		}
-		res.Target = t
 		reqCtx, cancel := context.WithTimeout(context.Background(), r.ResponseTimeout)
 		var body io.Reader
 		if hasBody {

@@ -45,27 +45,19 @@ func ForwardUpgrade(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finis
 	up.Header.Set("Connection", "Upgrade")
 	up.Header.Set("Upgrade", "websocket")
 
-	var tried [8]*upstream.Target
-	n := 0
 	var conn net.Conn
 	for attempt := 1; ; attempt++ {
-		t, err := r.Pool.Pick(r.HashKey, tried[:n])
-		if err != nil {
-			res.Err = err
-			res.Status, res.Code = fasthttp.StatusServiceUnavailable, CodeNoHealthyUpstream
-			answerError(ctx, r, res, fin, "no healthy upstream target")
+		t := res.pick(ctx, r, fin)
+		if t == nil {
 			return
 		}
-		if n < len(tried) {
-			tried[n] = t
-			n++
-		}
-		res.Target = t
 		if !r.PreserveHost {
 			up.Header.SetHost(t.Host)
 		}
-		conn, err = r.Dial(t)
+		r.Pool.Start(t) // every Done below must follow a Start
+		c, err := r.Dial(t)
 		if err == nil {
+			conn = c
 			break
 		}
 		r.Pool.Done(t, upstream.Outcome{Err: upstream.ConnectFailed})
@@ -79,7 +71,6 @@ func ForwardUpgrade(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finis
 	}
 	t := res.Target
 	start := time.Now()
-	r.Pool.Start(t)
 	conn.SetDeadline(start.Add(r.ResponseTimeout))
 	br := bufio.NewReader(conn)
 	var resp *http.Response
