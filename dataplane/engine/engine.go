@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -83,11 +84,13 @@ func (e *Engine) Apply(cfg *config.Config, version int64) error {
 	}
 	old := e.current.Swap(next)
 	e.opts.Metrics.SetConfigVersion(version)
-	keep := make([][]*fasthttp.HostClient, 0, len(next.services))
+	h1 := make([][]*fasthttp.HostClient, 0, len(next.services))
+	h2 := make([][]http.RoundTripper, 0)
 	for _, sv := range next.services {
-		keep = append(keep, sv.clients)
+		h1 = append(h1, sv.clients)
+		h2 = append(h2, sv.h2)
 	}
-	e.opts.Transport.Retain(keep)
+	e.opts.Transport.Retain(h1, h2)
 	if old != nil {
 		old.release()
 	}

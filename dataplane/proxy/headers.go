@@ -115,7 +115,7 @@ func cleanRequest(h, in *fasthttp.RequestHeader) {
 		h.Del(name)
 	}
 	h.Del("X-Request-Id")
-	removeIdentityHeaders(h)
+	removeForgeableHeaders(h)
 }
 
 func isHopByHop(k []byte) bool { return inList(k, hopByHop) }
@@ -165,11 +165,11 @@ var (
 	prefixAuthenticated = []byte("x-authenticated-")
 )
 
-// removeIdentityHeaders drops every X-Consumer-* and X-Authenticated-*
+// removeForgeableHeaders drops every X-Consumer-* and X-Authenticated-*
 // header (only the gateway may say who the consumer is) and every name with
-// an underscore. Headers cannot be deleted while iterating, so each match
+// an underscore (read as a dash by some backends). Headers cannot be deleted while iterating, so each match
 // restarts the scan.
-func removeIdentityHeaders(h *fasthttp.RequestHeader) {
+func removeForgeableHeaders(h *fasthttp.RequestHeader) {
 	for {
 		var name []byte
 		for k := range h.All() {

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tollgate/tollgate/config"
 	"net"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/dataplane/upstream"
 	"github.com/tollgate/tollgate/internal/testutil"
@@ -120,5 +123,33 @@ func TestRequestCleaning(t *testing.T) {
 		if !requestNeedsCleaning(&c.Request.Header) {
 			t.Errorf("%s does not trigger cleaning", name)
 		}
+	}
+}
+
+// Clients of targets that a new configuration no longer uses are forgotten,
+// HTTP/1.1 and HTTP/2 ones alike; kept ones are reused across snapshots.
+func TestTransportRetain(t *testing.T) {
+	reg := upstream.NewRegistry(upstream.RegistryOptions{})
+	defer reg.Close()
+	pool := func(url string) *upstream.Pool {
+		p, err := reg.NewPool(config.Service{Name: url, Targets: []config.Target{{URL: url}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tr := NewTransport()
+	h1 := tr.Clients(pool("http://127.0.0.1:1"), time.Second)
+	h2 := tr.H2Clients(pool("h2c://127.0.0.1:2"), time.Second)
+	if again := tr.Clients(pool("http://127.0.0.1:1"), time.Second); again[0] != h1[0] {
+		t.Error("a kept target got a new client")
+	}
+	tr.Retain([][]*fasthttp.HostClient{h1}, [][]http.RoundTripper{h2})
+	if len(tr.clients) != 1 || len(tr.h2) != 1 {
+		t.Fatalf("kept: %d HTTP/1.1 and %d HTTP/2 clients, want 1 and 1", len(tr.clients), len(tr.h2))
+	}
+	tr.Retain(nil, nil)
+	if len(tr.clients) != 0 || len(tr.h2) != 0 {
+		t.Errorf("after a configuration without them: %d and %d clients left", len(tr.clients), len(tr.h2))
 	}
 }

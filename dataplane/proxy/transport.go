@@ -58,9 +58,14 @@ func (t *Transport) Clients(pool *upstream.Pool, connectTimeout time.Duration) [
 // Retain closes the idle connections of every client not in keep and forgets
 // it. Requests still running on an older snapshot keep their pointer and
 // finish normally; their connections are closed when they go idle.
-func (t *Transport) Retain(keep [][]*fasthttp.HostClient) {
-	live := make(map[*fasthttp.HostClient]bool)
-	for _, cs := range keep {
+func (t *Transport) Retain(h1 [][]*fasthttp.HostClient, h2 [][]http.RoundTripper) {
+	live := make(map[any]bool)
+	for _, cs := range h1 {
+		for _, c := range cs {
+			live[c] = true
+		}
+	}
+	for _, cs := range h2 {
 		for _, c := range cs {
 			live[c] = true
 		}
@@ -73,6 +78,12 @@ func (t *Transport) Retain(keep [][]*fasthttp.HostClient) {
 			c.CloseIdleConnections()
 		}
 	}
+	for k, c := range t.h2 {
+		if !live[c] {
+			delete(t.h2, k)
+			c.CloseIdleConnections()
+		}
+	}
 }
 
 // CloseIdle closes every idle upstream connection.
@@ -80,6 +91,9 @@ func (t *Transport) CloseIdle() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, c := range t.clients {
+		c.CloseIdleConnections()
+	}
+	for _, c := range t.h2 {
 		c.CloseIdleConnections()
 	}
 }
