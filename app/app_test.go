@@ -259,16 +259,7 @@ func TestTLSListener(t *testing.T) {
 		io.WriteString(w, r.Header.Get("X-Forwarded-Proto"))
 	}))
 	defer be.Close()
-	ca := testutil.NewCA(t)
-	dir := t.TempDir()
-	c, k := ca.Issue(t, "api", []string{"api.example.com"}, false)
-	testutil.WriteFile(t, dir, "cert.pem", c)
-	testutil.WriteFile(t, dir, "key.pem", k)
-	path := filepath.Join(dir, "tollgate.yaml")
-	// Relative certificate paths start from the configuration's directory.
-	writeConfig(t, path, strings.Replace(gatewayConfig("off", be.URL, "/"), "server:\n",
-		"server:\n  tls: {listen: \"127.0.0.1:0\", certificates: [{cert: cert.pem, key: key.pem}]}\n", 1))
-	a := startApp(t, path)
+	a, ca := startTLSApp(t, be.URL)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		RootCAs: ca.Pool(), ServerName: "api.example.com",
 	}}}
@@ -289,4 +280,20 @@ func TestTLSListener(t *testing.T) {
 		conn.Close()
 		t.Error("TLS 1.1 accepted")
 	}
+}
+
+// startTLSApp runs the gateway with a TLS listener whose certificate, for
+// api.example.com, comes from the returned CA. The certificate paths in the
+// file are relative: they start from the configuration's directory.
+func startTLSApp(t *testing.T, backend string) (*App, *testutil.CA) {
+	t.Helper()
+	ca := testutil.NewCA(t)
+	dir := t.TempDir()
+	c, k := ca.Issue(t, "api", []string{"api.example.com"}, false)
+	testutil.WriteFile(t, dir, "cert.pem", c)
+	testutil.WriteFile(t, dir, "key.pem", k)
+	path := filepath.Join(dir, "tollgate.yaml")
+	writeConfig(t, path, strings.Replace(gatewayConfig("off", backend, "/"), "server:\n",
+		"server:\n  tls: {listen: \"127.0.0.1:0\", certificates: [{cert: cert.pem, key: key.pem}]}\n", 1))
+	return startApp(t, path), ca
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tollgate/tollgate/internal/testutil"
 )
 
 // h2Backend answers with what it saw; /events streams three events, each
@@ -98,15 +97,7 @@ func TestHTTP2PriorKnowledge(t *testing.T) {
 func TestHTTP2OverTLS(t *testing.T) {
 	next := make(chan struct{})
 	be := h2Backend(t, next)
-	ca := testutil.NewCA(t)
-	dir := t.TempDir()
-	c, k := ca.Issue(t, "api", []string{"api.example.com"}, false)
-	testutil.WriteFile(t, dir, "cert.pem", c)
-	testutil.WriteFile(t, dir, "key.pem", k)
-	path := filepath.Join(dir, "tollgate.yaml")
-	writeConfig(t, path, strings.Replace(gatewayConfig("off", be.URL, "/"), "server:\n",
-		"server:\n  tls: {listen: \"127.0.0.1:0\", certificates: [{cert: cert.pem, key: key.pem}]}\n", 1))
-	a := startApp(t, path)
+	a, ca := startTLSApp(t, be.URL)
 	client := &http.Client{Transport: &http.Transport{
 		ForceAttemptHTTP2: true,
 		TLSClientConfig:   &tls.Config{RootCAs: ca.Pool(), ServerName: "api.example.com"},
