@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate/tollgate/app"
 	"github.com/tollgate/tollgate/config"
+	_ "github.com/tollgate/tollgate/dataplane/policy/all" // every policy
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/dataplane/edge"
+	"github.com/tollgate/tollgate/dataplane/policy"
 	"github.com/tollgate/tollgate/dataplane/proxy"
 	"github.com/tollgate/tollgate/dataplane/router"
 	"github.com/tollgate/tollgate/dataplane/upstream"
@@ -39,6 +40,8 @@ type Options struct {
 	Logger    *slog.Logger
 	Registry  *upstream.Registry
 	Transport *proxy.Transport
+	// State keeps policy state (rate limit counters, bans) across reloads.
+	State *policy.State
 }
 
 // Engine serves requests with the current snapshot.
@@ -64,6 +67,9 @@ func New(opts Options) *Engine {
 	}
 	if opts.Transport == nil {
 		opts.Transport = proxy.NewTransport()
+	}
+	if opts.State == nil {
+		opts.State = policy.NewState()
 	}
 	e := &Engine{opts: opts}
 	opts.Metrics.TrackInflight(e.Inflight)
@@ -94,6 +100,7 @@ func (e *Engine) Apply(cfg *config.Config, version int64) error {
 	if old != nil {
 		old.release()
 	}
+	e.opts.State.Sweep()
 	return nil
 }
 
@@ -113,11 +120,12 @@ func (e *Engine) SetAccessLog(l *accesslog.Logger) *accesslog.Logger {
 	return old
 }
 
-// Close releases the current snapshot.
+// Close releases the current snapshot and the policies' state.
 func (e *Engine) Close() {
 	if s := e.current.Swap(nil); s != nil {
 		s.release()
 	}
+	e.opts.State.Close()
 }
 
 // ServeHTTP is the fasthttp request handler of the proxy listeners.
@@ -153,6 +161,13 @@ type exchange struct {
 	client  netip.Addr
 	trusted bool
 	ipBuf   [64]byte
+	// pol is the request as the route's policies see it.
+	pol policy.Exchange
+	// inHandler is set while the request handler runs: a Finish that comes
+	// then (the whole answer is in memory) waits for the response phase.
+	inHandler     bool
+	finishPending bool
+	finishBytes   int64
 }
 
 var exchangePool = sync.Pool{New: func() any {
@@ -189,7 +204,7 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		// The rest of the body is never read, so the connection cannot be
 		// used for another request.
 		ctx.SetConnectionClose()
-		x.fail(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body too large")
+		x.fail(fasthttp.StatusRequestEntityTooLarge, proxy.CodeBodyTooLarge, "request body too large")
 		return
 	}
 	uri := ctx.Request.Header.RequestURI()
@@ -221,16 +236,23 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 	}
 	r := &s.routes[m.RouteID]
 	x.route = r
+	// Forwarding may rewrite the request-target in the client's request, the
+	// buffer path points into; policies and the access log need it after.
+	x.pathOwn = append(x.pathOwn[:0], path...)
+	path = x.pathOwn
+	x.path = path
+	if r.chain != nil {
+		x.pol.Reset(ctx, r.name, r.serviceName(), path, x.client, x.reqID)
+		if rej := r.chain.Run(&x.pol); rej != nil {
+			x.reject(rej)
+			return
+		}
+	}
 	if r.mock != nil {
 		x.serveMock(ctx, r.mock)
 		return
 	}
 
-	// Forwarding may rewrite the request-target in the client's request, the
-	// buffer path points into; the access log still needs it afterwards.
-	x.pathOwn = append(x.pathOwn[:0], path...)
-	path = x.pathOwn
-	x.path = path
 	upPath := path
 	if r.stripPath {
 		upPath = path[m.PrefixLen:]
@@ -260,15 +282,49 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		TrustedPeer:     x.trusted,
 		Proto:           proto(ctx),
 	}
+	if c := x.pol.Consumer; c != nil {
+		x.req.ConsumerName, x.req.ConsumerGroups = c.HeaderName(), c.HeaderGroups()
+	}
+	x.req.BodyLimit = x.pol.BodyLimit()
 	if proxy.IsWebSocketUpgrade(&ctx.Request.Header) {
 		if !r.websocket || sv.h2 != nil {
 			x.fail(fasthttp.StatusForbidden, proxy.CodeUpgradeRefused, "WebSocket is not allowed on this route")
 			return
 		}
+		x.inHandler = true
 		proxy.ForwardUpgrade(ctx, &x.req, &x.result, x)
+	} else {
+		x.inHandler = true
+		proxy.Forward(ctx, &x.req, &x.result, x)
+	}
+	x.respond()
+	x.inHandler = false
+	if x.finishPending {
+		x.finish(x.finishBytes)
+	}
+}
+
+// respond runs the route's response phase on the response about to go out.
+func (x *exchange) respond() {
+	if x.route != nil && x.route.chain != nil {
+		x.route.chain.Respond(&x.pol)
+	}
+}
+
+// reject answers with a policy's refusal.
+func (x *exchange) reject(rej *policy.Reject) {
+	if rej.Close {
+		x.ctx.SetConnectionClose()
+	}
+	if rej.Code == "" {
+		x.status = rej.Status
+		x.ctx.Response.SetStatusCode(rej.Status)
+		x.ctx.Response.Header.SetBytesV("X-Request-ID", x.reqID)
+		x.respond()
+		x.finish(0)
 		return
 	}
-	proxy.Forward(ctx, &x.req, &x.result, x)
+	x.fail(rej.Status, rej.Code, rej.Message)
 }
 
 func proto(ctx *fasthttp.RequestCtx) string {
@@ -287,9 +343,13 @@ func (x *exchange) hashKey(ctx *fasthttp.RequestCtx, sv *service) []byte {
 		// A copy: forwarding may rewrite the headers the value lives in.
 		x.keyBuf = append(x.keyBuf[:0], ctx.Request.Header.Peek(sv.hashHeader)...)
 		return x.keyBuf
+	case hashConsumer:
+		// Without an authenticated consumer the pool spreads as it would
+		// without a key.
+		if c := x.pol.Consumer; c != nil {
+			return c.HeaderName()
+		}
 	}
-	// hashConsumer needs an authenticated consumer; until one is known the
-	// pool falls back to its default spreading.
 	return nil
 }
 
@@ -297,7 +357,8 @@ func (x *exchange) hashKey(ctx *fasthttp.RequestCtx, sv *service) []byte {
 func (x *exchange) fail(status int, code, msg string) {
 	x.status = status
 	proxy.WriteError(x.ctx, status, code, msg, b2s(x.reqID))
-	x.Finish(int64(len(x.ctx.Response.Body())), nil)
+	x.respond()
+	x.finish(int64(len(x.ctx.Response.Body())))
 }
 
 func (x *exchange) serveMock(ctx *fasthttp.RequestCtx, m *mockResponse) {
@@ -308,12 +369,23 @@ func (x *exchange) serveMock(ctx *fasthttp.RequestCtx, m *mockResponse) {
 	ctx.Response.Header.SetBytesV("X-Request-ID", x.reqID)
 	ctx.Response.SetBodyRaw(m.body)
 	x.status = m.status
-	x.Finish(int64(len(m.body)), nil)
+	x.respond()
+	x.finish(int64(len(m.body)))
 }
 
-// Finish records the request in metrics and the access log and recycles the
-// exchange. It is called exactly once per request.
+// Finish implements proxy.Finisher: it is called exactly once per forwarded
+// request, when the response body has been handed to the client.
 func (x *exchange) Finish(bytes int64, _ error) {
+	if x.inHandler {
+		x.finishPending, x.finishBytes = true, bytes
+		return
+	}
+	x.finish(bytes)
+}
+
+// finish records the request in metrics and the access log and recycles the
+// exchange.
+func (x *exchange) finish(bytes int64) {
 	e := x.engine
 	total := time.Since(x.start)
 	status := x.status
@@ -321,12 +393,15 @@ func (x *exchange) Finish(bytes int64, _ error) {
 		status = x.result.Status
 	}
 	rm := x.snap.noRoute
-	routeName, serviceName := "", ""
-	if x.route != nil {
-		rm = x.route.metrics
-		routeName = x.route.name
-		if x.route.service != nil {
-			serviceName = x.route.service.name
+	routeName, serviceName, consumer := "", "", ""
+	if r := x.route; r != nil {
+		rm = r.metrics
+		routeName, serviceName = r.name, r.serviceName()
+		if r.chain != nil {
+			r.chain.Finish(&x.pol)
+			if c := x.pol.Consumer; c != nil {
+				consumer = c.Name
+			}
 		}
 	}
 	rm.Observe(b2s(x.ctx.Method()), status, total, x.result.Upstream)
@@ -339,6 +414,7 @@ func (x *exchange) Finish(bytes int64, _ error) {
 			RequestID:        b2s(x.reqID),
 			Route:            routeName,
 			Service:          serviceName,
+			Consumer:         consumer,
 			Method:           b2s(x.ctx.Method()),
 			Path:             b2s(x.path),
 			Status:           status,
@@ -362,7 +438,8 @@ func (x *exchange) Finish(bytes int64, _ error) {
 }
 
 func (x *exchange) reset() {
-	*x = exchange{reqID: x.reqID[:0], uri: x.uri[:0], pathBuf: x.pathBuf[:0], pathOwn: x.pathOwn[:0], keyBuf: x.keyBuf[:0]}
+	x.pol.Clear()
+	*x = exchange{reqID: x.reqID[:0], uri: x.uri[:0], pathBuf: x.pathBuf[:0], pathOwn: x.pathOwn[:0], keyBuf: x.keyBuf[:0], pol: x.pol}
 }
 
 // identifyClient finds the client's address: the TCP peer, or, when the peer

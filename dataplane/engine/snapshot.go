@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/dataplane/policy"
 	"github.com/tollgate/tollgate/dataplane/router"
 	"github.com/tollgate/tollgate/dataplane/upstream"
 	"github.com/tollgate/tollgate/observe/metrics"
@@ -44,10 +45,13 @@ type route struct {
 	websocket    bool
 	mock         *mockResponse
 	metrics      *metrics.RouteMetrics
+	// chain is the route's policies; nil when it has none.
+	chain *policy.Chain
 }
 
 type service struct {
 	name            string
+	index           int // in the configuration's services
 	pool            *upstream.Pool
 	clients         []*fasthttp.HostClient
 	h2              []http.RoundTripper // h2c targets
@@ -105,6 +109,7 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 		}
 		sv := &service{
 			name:            svc.Name,
+			index:           i,
 			pool:            pool,
 			responseTimeout: svc.Timeouts.Response.Or(30 * time.Second),
 		}
@@ -134,6 +139,9 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 			sv.hashOn, sv.hashHeader = hashHeader, strings.TrimPrefix(hash, "header:")
 		}
 	}
+	consumers := policy.NewDirectory(cfg.Consumers)
+	shared := policy.NewShared()
+	e.opts.State.Begin()
 	rrs := make([]router.Route, 0, len(cfg.Routes))
 	s.routes = make([]route, len(cfg.Routes))
 	for i := range cfg.Routes {
@@ -156,6 +164,17 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 			svcName = ""
 		}
 		r.metrics = e.opts.Metrics.Route(rc.Name, svcName)
+		var svcPolicies config.Policies
+		if r.service != nil {
+			svcPolicies = cfg.Services[r.service.index].Policies
+		}
+		r.chain, err = policy.Compile(policy.Merge(cfg.Policies, svcPolicies, rc.Policies), &policy.Build{
+			Route: rc.Name, Service: svcName, Consumers: consumers, State: e.opts.State, Shared: shared,
+			Logger: e.opts.Logger, Metrics: e.opts.Metrics, RouteMetrics: r.metrics, Redis: cfg.Redis,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d] (%s): %w", i, rc.Name, err)
+		}
 		s.routes[i] = r
 		rrs = append(rrs, router.Route{
 			ID: i, Hosts: rc.Hosts, Paths: rc.Paths, Methods: rc.Methods,
@@ -166,6 +185,14 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 		return nil, err
 	}
 	return s, nil
+}
+
+// serviceName is the route's service, "" for a mock route.
+func (r *route) serviceName() string {
+	if r.service == nil {
+		return ""
+	}
+	return r.service.name
 }
 
 // release tells the upstream registry that this snapshot's pools are no

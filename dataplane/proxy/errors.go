@@ -20,6 +20,7 @@ const (
 	CodeMethodNotAllowed    = "method_not_allowed"
 	CodeUpgradeRefused      = "upgrade_refused"
 	CodeOverloaded          = "overloaded"
+	CodeBodyTooLarge        = "body_too_large"
 	CodeInternal            = "internal_error"
 )
 

@@ -43,6 +43,15 @@ type Request struct {
 	Peer         netip.Addr
 	TrustedPeer  bool // the peer's X-Forwarded-* headers are believed
 	Proto        string
+	// BodyLimit, when above zero, is the most body bytes the client may
+	// send; a longer body (chunked, or longer than announced) is cut off
+	// with 413 while it streams.
+	BodyLimit int64
+	// ConsumerName and ConsumerGroups, when set, go upstream as
+	// X-Consumer-Name and X-Consumer-Groups (the client's own copies are
+	// always removed).
+	ConsumerName   []byte
+	ConsumerGroups []byte
 }
 
 // Result describes how a forwarded request went.
@@ -87,7 +96,7 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 		defer fasthttp.ReleaseRequest(up)
 		prepareRequest(ctx, r, up)
 		if hasBody {
-			res.body = clientBody{r: ctx.RequestBodyStream(), conn: ctx.Conn(), idle: r.BodyTimeout}
+			res.body = clientBody{r: ctx.RequestBodyStream(), conn: ctx.Conn(), idle: r.BodyTimeout, limit: r.BodyLimit}
 			up.SetBodyStream(&res.body, cl)
 		}
 	}
@@ -132,11 +141,8 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 			r.Pool.Done(t, upstream.Outcome{Duration: res.Upstream})
 			fasthttp.ReleaseResponse(resp)
 			res.Err = berr
-			res.Status, res.Code = fasthttp.StatusBadRequest, CodeBadRequest
-			msg := "malformed request body"
-			if ne := net.Error(nil); errors.As(berr, &ne) && ne.Timeout() {
-				res.Status, res.Code, msg = fasthttp.StatusRequestTimeout, "request_timeout", "request body not received in time"
-			}
+			var msg string
+			res.Status, res.Code, msg = bodyFailure(berr)
 			ctx.SetConnectionClose()
 			answerError(ctx, r, res, fin, msg)
 			return
@@ -270,10 +276,12 @@ func rewriteInPlace(ctx *fasthttp.RequestCtx, hasBody bool) bool {
 // reading it failed, if it did. Each read may wait at most idle for the
 // client: a long upload is fine as long as it keeps moving.
 type clientBody struct {
-	r    io.Reader
-	conn net.Conn
-	idle time.Duration
-	err  error
+	r     io.Reader
+	conn  net.Conn
+	idle  time.Duration
+	limit int64 // 0: none
+	n     int64
+	err   error
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -281,10 +289,29 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		b.conn.SetReadDeadline(time.Now().Add(b.idle))
 	}
 	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.limit > 0 && b.n > b.limit {
+		b.err = errBodyTooLarge
+		return 0, b.err
+	}
 	if err != nil && err != io.EOF {
 		b.err = err
 	}
 	return n, err
+}
+
+var errBodyTooLarge = errors.New("request body larger than allowed")
+
+// bodyFailure is the answer to a client whose body broke off: too large,
+// too slow or malformed.
+func bodyFailure(err error) (status int, code, msg string) {
+	if errors.Is(err, errBodyTooLarge) {
+		return fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "request body too large"
+	}
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		return fasthttp.StatusRequestTimeout, "request_timeout", "request body not received in time"
+	}
+	return fasthttp.StatusBadRequest, CodeBadRequest, "malformed request body"
 }
 
 var (

@@ -69,7 +69,7 @@ func forwardH2(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) 
 		reqCtx, cancel := context.WithTimeout(context.Background(), r.ResponseTimeout)
 		var body io.Reader
 		if hasBody {
-			res.body = clientBody{r: ctx.RequestBodyStream(), conn: ctx.Conn(), idle: r.BodyTimeout}
+			res.body = clientBody{r: ctx.RequestBodyStream(), conn: ctx.Conn(), idle: r.BodyTimeout, limit: r.BodyLimit}
 			body = &res.body
 		}
 		req, err := http.NewRequestWithContext(reqCtx, string(ctx.Method()), "http://"+t.Host+string(r.URI), body)
@@ -105,8 +105,9 @@ func forwardH2(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) 
 			cancel()
 			if res.body.err != nil {
 				r.Pool.Done(t, upstream.Outcome{Duration: res.Upstream})
-				res.Status, res.Code = fasthttp.StatusBadRequest, CodeBadRequest
-				answerError(ctx, r, res, fin, "malformed request body")
+				var msg string
+				res.Status, res.Code, msg = bodyFailure(res.body.err)
+				answerError(ctx, r, res, fin, msg)
 				return
 			}
 			failure := h2Failure(err)

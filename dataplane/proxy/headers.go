@@ -26,6 +26,8 @@ var (
 	hdrXForwardedHost  = []byte("X-Forwarded-Host")
 	hdrXRealIP         = []byte("X-Real-Ip")
 	hdrXRequestID      = []byte("X-Request-Id")
+	hdrXConsumerName   = []byte("X-Consumer-Name")
+	hdrXConsumerGroups = []byte("X-Consumer-Groups")
 	protoHTTP          = []byte("http")
 	protoHTTPS         = []byte("https")
 )
@@ -52,7 +54,8 @@ func prepareRequest(ctx *fasthttp.RequestCtx, r *Request, up *fasthttp.Request) 
 	addGatewayHeaders(h, in, r)
 }
 
-// addGatewayHeaders sets X-Forwarded-*, X-Real-IP and X-Request-ID on h,
+// addGatewayHeaders sets X-Forwarded-*, X-Real-IP, X-Request-ID and the
+// consumer headers on h,
 // reading what a trusted peer forwarded from in (which may be h itself when
 // the client sent none of these headers).
 func addGatewayHeaders(h, in *fasthttp.RequestHeader, r *Request) {
@@ -87,6 +90,12 @@ func addGatewayHeaders(h, in *fasthttp.RequestHeader, r *Request) {
 	}
 	h.SetCanonical(hdrXRealIP, r.ClientIP.AppendTo(ipBuf[:0]))
 	h.SetCanonical(hdrXRequestID, r.RequestID)
+	if len(r.ConsumerName) > 0 {
+		h.SetCanonical(hdrXConsumerName, r.ConsumerName)
+		if len(r.ConsumerGroups) > 0 {
+			h.SetCanonical(hdrXConsumerGroups, r.ConsumerGroups)
+		}
+	}
 }
 
 var http11 = []byte("HTTP/1.1")
