@@ -154,11 +154,8 @@ func settingsFields(t reflect.Type) map[string][]int {
 	out := map[string][]int{}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
 		name, opts, _ := cutTag(f.Tag.Get("yaml"))
-		if name == "-" {
+		if name == "-" || !f.IsExported() && !f.Anonymous {
 			continue
 		}
 		if opts == "inline" && f.Type.Kind() == reflect.Struct {
@@ -167,7 +164,7 @@ func settingsFields(t reflect.Type) map[string][]int {
 			}
 			continue
 		}
-		if name == "" {
+		if name == "" || !f.IsExported() {
 			continue
 		}
 		out[name] = []int{i}
