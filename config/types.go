@@ -44,6 +44,8 @@ type TLS struct {
 	Listen       string        `yaml:"listen" json:"listen"`
 	Certificates []Certificate `yaml:"certificates" json:"certificates"`
 	ClientCA     string        `yaml:"client_ca" json:"client_ca"`
+	// HTTP3 serves HTTP/3 (QUIC) on the UDP port of the same address.
+	HTTP3 bool `yaml:"http3" json:"http3"`
 }
 
 // Certificate is a PEM certificate chain and its key, by file name.
@@ -206,9 +208,11 @@ type Credentials struct {
 	MTLS      []MTLSCredential  `yaml:"mtls" json:"mtls"`
 }
 
-// KeyCredential is an API key.
+// KeyCredential is an API key, given as the key itself or as the hex
+// SHA-256 of the key (keys created through the admin API are kept only so).
 type KeyCredential struct {
-	Key string `yaml:"key" json:"key"`
+	Key    string `yaml:"key" json:"key,omitempty"`
+	SHA256 string `yaml:"sha256" json:"sha256,omitempty"`
 }
 
 // BasicCredential is a username and password.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -34,13 +36,29 @@ func (v *validator) consumers() {
 		cr := c.Credentials
 		for j, k := range cr.KeyAuth {
 			kp := fmt.Sprintf("%s.credentials.key-auth[%d].key", p, j)
-			if k.Key == "" {
+			digest := strings.ToLower(k.SHA256)
+			switch {
+			case k.Key != "" && k.SHA256 != "":
+				v.add(kp, "set key or sha256, not both")
+				continue
+			case k.SHA256 != "":
+				kp = strings.TrimSuffix(kp, "key") + "sha256"
+				if b, err := hex.DecodeString(k.SHA256); err != nil || len(b) != sha256.Size {
+					v.add(kp, "sha256 must be 64 hexadecimal digits")
+					continue
+				}
+			case k.Key == "":
 				v.add(kp, "key must not be empty")
-			} else if first, dup := apiKeys[k.Key]; dup {
+				continue
+			default:
+				sum := sha256.Sum256([]byte(k.Key))
+				digest = hex.EncodeToString(sum[:])
+			}
+			if first, dup := apiKeys[digest]; dup {
 				// One key for two consumers would make identification ambiguous.
 				v.add(kp, "this key is already used by %s", first)
 			} else {
-				apiKeys[k.Key] = kp
+				apiKeys[digest] = kp
 			}
 		}
 		for j, b := range cr.BasicAuth {

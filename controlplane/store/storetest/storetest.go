@@ -51,7 +51,9 @@ func put(kind store.Kind, name string, v any) store.Op {
 	return store.Op{Kind: kind, Name: name, Source: store.SourceAPI, Body: body(v)}
 }
 
-func del(kind store.Kind, name string) store.Op { return store.Op{Kind: kind, Name: name, Delete: true} }
+func del(kind store.Kind, name string) store.Op {
+	return store.Op{Kind: kind, Name: name, Delete: true}
+}
 
 func mustApply(t *testing.T, s store.Store, ops ...store.Op) store.Version {
 	t.Helper()
