@@ -14,6 +14,8 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/tollgate/tollgate/dataplane/upstream"
 	"github.com/tollgate/tollgate/observe/accesslog"
 	"github.com/tollgate/tollgate/observe/metrics"
+	"github.com/valyala/fasthttp"
 )
 
 // Options configure an App.
@@ -53,6 +56,7 @@ type App struct {
 
 	proxy    *listener.Server
 	tlsProxy *listener.Server
+	h3Proxy  *listener.HTTP3Server
 	certs    *listener.Certificates
 	admin    *http.Server
 	adminLn  net.Listener
@@ -66,7 +70,7 @@ func New(opts Options) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	a := &App{opts: opts, log: opts.Logger, metrics: metrics.New(), serveErr: make(chan error, 2)}
+	a := &App{opts: opts, log: opts.Logger, metrics: metrics.New(), serveErr: make(chan error, 4)}
 	cfg, digest, err := a.load()
 	if err != nil {
 		return nil, err
@@ -221,18 +225,11 @@ func (a *App) Start() error {
 	}
 	a.adminLn = ln
 	if a.certs != nil {
-		a.tlsProxy = listener.New(&cfg.Server, a.engine.ServeHTTP)
-		protos := []string{"http/1.1"}
-		if http2 {
-			a.tlsProxy.EnableHTTP2()
-			protos = []string{"h2", "http/1.1"}
-		}
-		if err := a.tlsProxy.ListenTLS(cfg.Server.TLS.Listen, a.certs.ServerConfig(protos...)); err != nil {
+		if err := a.listenTLS(cfg, http2); err != nil {
 			a.proxy.Shutdown(context.Background())
 			ln.Close()
-			return fmt.Errorf("proxy TLS listener %s: %w", cfg.Server.TLS.Listen, err)
+			return err
 		}
-		go func() { a.serveErr <- a.tlsProxy.Serve() }()
 	}
 	a.admin = &http.Server{Handler: a.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { a.serveErr <- a.proxy.Serve() }()
@@ -249,6 +246,63 @@ func (a *App) Start() error {
 		}
 	}
 	return nil
+}
+
+// listenTLS binds the TLS listener and, with server.tls.http3, the HTTP/3
+// one, and serves them.
+func (a *App) listenTLS(cfg *config.Config, http2 bool) error {
+	tries := 1
+	if cfg.Server.TLS.HTTP3 && strings.HasSuffix(cfg.Server.TLS.Listen, ":0") {
+		tries = 3 // the port chosen for UDP may be taken for TCP: try another
+	}
+	var tlsProxy *listener.Server
+	var h3 *listener.HTTP3Server
+	var err error
+	for ; tries > 0; tries-- {
+		if tlsProxy, h3, err = a.bindTLS(cfg, http2); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	a.tlsProxy = tlsProxy
+	go func() { a.serveErr <- tlsProxy.Serve() }()
+	if h3 != nil {
+		a.h3Proxy = h3
+		go func() { a.serveErr <- h3.Serve() }()
+	}
+	return nil
+}
+
+// bindTLS binds the TLS listener, after the HTTP/3 one when it is on: UDP
+// first, so that with port 0 TCP takes the port chosen for UDP (Alt-Svc can
+// announce a port, not a host).
+func (a *App) bindTLS(cfg *config.Config, http2 bool) (tlsProxy *listener.Server, h3 *listener.HTTP3Server, err error) {
+	addr, handler := cfg.Server.TLS.Listen, fasthttp.RequestHandler(a.engine.ServeHTTP)
+	if cfg.Server.TLS.HTTP3 {
+		h3 = listener.NewHTTP3(&cfg.Server, a.engine.ServeHTTP, a.certs.ServerConfig())
+		if err := h3.Listen(addr); err != nil {
+			return nil, nil, fmt.Errorf("proxy HTTP/3 listener %s (UDP): %w", addr, err)
+		}
+		host, _, _ := net.SplitHostPort(addr)
+		port := h3.Addr().(*net.UDPAddr).Port
+		addr = net.JoinHostPort(host, strconv.Itoa(port))
+		handler = listener.AdvertiseHTTP3(handler, port)
+	}
+	tlsProxy = listener.New(&cfg.Server, handler)
+	protos := []string{"http/1.1"}
+	if http2 {
+		tlsProxy.EnableHTTP2()
+		protos = []string{"h2", "http/1.1"}
+	}
+	if err := tlsProxy.ListenTLS(addr, a.certs.ServerConfig(protos...)); err != nil {
+		if h3 != nil {
+			h3.Shutdown(context.Background())
+		}
+		return nil, nil, fmt.Errorf("proxy TLS listener %s: %w", addr, err)
+	}
+	return tlsProxy, h3, nil
 }
 
 // TLSAddr returns the bound TLS proxy address ("" without TLS).
@@ -281,6 +335,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	if a.tlsProxy != nil {
 		errs = append(errs, a.tlsProxy.Shutdown(ctx))
+	}
+	if a.h3Proxy != nil {
+		errs = append(errs, a.h3Proxy.Shutdown(ctx))
 	}
 	if a.admin != nil {
 		errs = append(errs, a.admin.Shutdown(ctx))
