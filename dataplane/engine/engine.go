@@ -243,6 +243,7 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 	x.path = path
 	if r.chain != nil {
 		x.pol.Reset(ctx, r.name, r.serviceName(), path, x.client, x.reqID)
+		x.pol.SetClientQuery(query)
 		if rej := r.chain.Run(&x.pol); rej != nil {
 			x.reject(rej)
 			return
@@ -262,6 +263,9 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		}
 	}
 	x.uri = append(x.uri[:0], upPath...)
+	if x.pol.QueryEdited() {
+		query = x.pol.RawQuery()
+	}
 	if len(query) > 0 {
 		x.uri = append(append(x.uri, '?'), query...)
 	}
@@ -283,7 +287,10 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		Proto:           proto(ctx),
 	}
 	if c := x.pol.Consumer; c != nil {
-		x.req.ConsumerName, x.req.ConsumerGroups = c.HeaderName(), c.HeaderGroups()
+		x.req.ConsumerName = c.HeaderName()
+		if !x.pol.ConsumerGroupsHidden() {
+			x.req.ConsumerGroups = c.HeaderGroups()
+		}
 	}
 	x.req.BodyLimit = x.pol.BodyLimit()
 	if proxy.IsWebSocketUpgrade(&ctx.Request.Header) {

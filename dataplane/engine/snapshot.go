@@ -140,6 +140,10 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 		}
 	}
 	consumers := policy.NewDirectory(cfg.Consumers)
+	plans := make(map[string]*config.Plan, len(cfg.Plans))
+	for i := range cfg.Plans {
+		plans[cfg.Plans[i].Name] = &cfg.Plans[i]
+	}
 	shared := policy.NewShared()
 	e.opts.State.Begin()
 	rrs := make([]router.Route, 0, len(cfg.Routes))
@@ -169,7 +173,7 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 			svcPolicies = cfg.Services[r.service.index].Policies
 		}
 		r.chain, err = policy.Compile(policy.Merge(cfg.Policies, svcPolicies, rc.Policies), &policy.Build{
-			Route: rc.Name, Service: svcName, Consumers: consumers, State: e.opts.State, Shared: shared,
+			Route: rc.Name, Service: svcName, Consumers: consumers, Plans: plans, State: e.opts.State, Shared: shared,
 			Logger: e.opts.Logger, Metrics: e.opts.Metrics, RouteMetrics: r.metrics, Redis: cfg.Redis,
 		})
 		if err != nil {

@@ -32,6 +32,10 @@ type Exchange struct {
 
 	respHeaders []headerLine
 	bodyLimit   int64
+	hideGroups  bool
+	query       []byte
+	queryBuf    []byte
+	queryEdited bool
 }
 
 type headerLine struct {
@@ -40,9 +44,14 @@ type headerLine struct {
 
 // Reset prepares x for a new request. path is the normalised request path.
 func (x *Exchange) Reset(ctx *fasthttp.RequestCtx, route, service string, path []byte, client netip.Addr, requestID []byte) {
-	lines := x.respHeaders[:0]
-	*x = Exchange{ctx: ctx, route: route, service: service, path: path, clientIP: client, requestID: requestID, respHeaders: lines}
+	lines, qbuf := x.respHeaders[:0], x.queryBuf[:0]
+	*x = Exchange{ctx: ctx, route: route, service: service, path: path, clientIP: client,
+		requestID: requestID, respHeaders: lines, queryBuf: qbuf}
 }
+
+// SetClientQuery gives the raw query string the client sent (without "?"),
+// which RawQuery returns until a policy replaces it.
+func (x *Exchange) SetClientQuery(q []byte) { x.query = q }
 
 // Clear drops the references to the finished request.
 func (x *Exchange) Clear() { x.Reset(nil, "", "", nil, netip.Addr{}, nil) }
@@ -72,7 +81,28 @@ func (x *Exchange) SetRequestHeader(name, value string) { x.ctx.Request.Header.S
 // DelRequestHeader removes a header from the request sent upstream.
 func (x *Exchange) DelRequestHeader(name string) { x.ctx.Request.Header.Del(name) }
 
-// Query returns the first value of a query parameter.
+// RawQuery is the query string sent upstream (without "?"), as the client
+// sent it unless a policy replaced it.
+func (x *Exchange) RawQuery() []byte { return x.query }
+
+// SetRawQuery replaces the query string sent upstream (without "?"; empty
+// for none). The value is copied.
+func (x *Exchange) SetRawQuery(q []byte) {
+	x.queryBuf = append(x.queryBuf[:0], q...)
+	x.query, x.queryEdited = x.queryBuf, true
+}
+
+// QueryEdited reports whether a policy replaced the query string.
+func (x *Exchange) QueryEdited() bool { return x.queryEdited }
+
+// HideConsumerGroups keeps X-Consumer-Groups from going upstream.
+func (x *Exchange) HideConsumerGroups() { x.hideGroups = true }
+
+// ConsumerGroupsHidden reports whether HideConsumerGroups was called.
+func (x *Exchange) ConsumerGroupsHidden() bool { return x.hideGroups }
+
+// Query returns the first value of a query parameter, as the client sent
+// it (SetRawQuery does not change what Query reads).
 func (x *Exchange) Query(name string) []byte { return x.ctx.QueryArgs().Peek(name) }
 
 // ContentLength is the declared body length: -1 for a chunked body, -2 for

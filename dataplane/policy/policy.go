@@ -122,8 +122,10 @@ type Validator interface {
 type Build struct {
 	Route   string // the route's name
 	Service string // the route's service, "" for mock routes
-	// Consumers are the consumers of the configuration being compiled.
+	// Consumers are the consumers of the configuration being compiled,
+	// Plans its plans by name.
 	Consumers *Directory
+	Plans     map[string]*config.Plan
 	// State keeps what must outlive a reload (counters, bans, caches).
 	State *State
 	// Shared keeps what all routes of one snapshot may share (credential
