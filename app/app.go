@@ -1,6 +1,8 @@
 // Package app wires the gateway together for `tollgate run`: it loads the
-// configuration, starts the proxy and admin listeners, reloads on SIGHUP or
-// file changes, and drains on shutdown.
+// configuration, brings the file's entities into the store, serves the
+// configuration the control plane assembles (file and admin API together),
+// starts the proxy and admin listeners, reloads on SIGHUP or file changes,
+// and drains on shutdown.
 package app
 
 import (
@@ -20,6 +22,11 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/controlplane"
+	"github.com/tollgate/tollgate/controlplane/admin"
+	"github.com/tollgate/tollgate/controlplane/store"
+	"github.com/tollgate/tollgate/controlplane/store/memory"
+	"github.com/tollgate/tollgate/controlplane/store/sqlstore"
 	"github.com/tollgate/tollgate/dataplane/engine"
 	"github.com/tollgate/tollgate/dataplane/listener"
 	"github.com/tollgate/tollgate/dataplane/proxy"
@@ -47,10 +54,15 @@ type App struct {
 	transport *proxy.Transport
 	engine    *engine.Engine
 
-	mu         sync.Mutex // serialises reloads
-	cfg        *config.Config
+	store store.Store
+	ctrl  *controlplane.Controller
+	api   *admin.API
+
+	mu         sync.Mutex     // serialises reloads and applies
+	cfg        *config.Config // the file (or built-in) configuration
 	digest     [32]byte
-	version    int64
+	appliedGen uint64 // the controller generation the engine serves
+	applied    bool
 	accessDest string
 	access     *accesslog.Logger
 
@@ -92,17 +104,53 @@ func New(opts Options) (*App, error) {
 		Registry:  a.registry,
 		Transport: a.transport,
 	})
-	if err := a.apply(cfg, digest); err != nil {
+	fail := func(err error) (*App, error) {
+		a.engine.Close()
 		a.registry.Close()
+		if a.store != nil {
+			a.store.Close()
+		}
 		return nil, err
 	}
+	ctx := context.Background()
+	if a.store, err = openStore(ctx, cfg.Store, a.baseDir()); err != nil {
+		return fail(err)
+	}
+	if a.ctrl, err = controlplane.New(ctx, a.store, cfg); err != nil {
+		return fail(fmt.Errorf("store %s: %w", cfg.Store, err))
+	}
+	a.ctrl.SetCheck(a.engine.Check)
+	if _, err := a.ctrl.ApplyFile(ctx, cfg); err != nil {
+		return fail(err)
+	}
+	a.cfg, a.digest = cfg, digest
+	if err := a.applyCurrent(); err != nil {
+		return fail(err)
+	}
+	a.api = admin.New(admin.Options{Controller: a.ctrl, Logger: a.log})
+	a.api.SetTokens(cfg.Admin.Tokens, cfg.Server.AdminListen)
 	if cfg.Server.TLS != nil {
 		if a.certs, err = listener.LoadCertificates(cfg.Server.TLS, a.baseDir()); err != nil {
-			a.registry.Close()
-			return nil, err
+			return fail(err)
 		}
 	}
 	return a, nil
+}
+
+// openStore opens the store a URL names; a relative SQLite file starts from
+// the configuration's directory.
+func openStore(ctx context.Context, url, baseDir string) (store.Store, error) {
+	switch {
+	case url == "memory://":
+		return memory.New(), nil
+	case strings.HasPrefix(url, "sqlite://"):
+		path := strings.TrimPrefix(url, "sqlite://")
+		if !filepath.IsAbs(path) && baseDir != "" {
+			path = filepath.Join(baseDir, path)
+		}
+		return sqlstore.OpenSQLite(ctx, path)
+	}
+	return sqlstore.Open(ctx, url)
 }
 
 // baseDir is where relative file names in the configuration start from.
@@ -130,13 +178,20 @@ func (a *App) load() (*config.Config, [32]byte, error) {
 	return cfg, sha256.Sum256(append(data, []byte(fmt.Sprint(os.Environ()))...)), nil
 }
 
-func (a *App) apply(cfg *config.Config, digest [32]byte) error {
-	if err := a.engine.Apply(cfg, a.version+1); err != nil {
+// applyCurrent makes the engine serve the controller's configuration, when
+// it changed since the engine last took it.
+func (a *App) applyCurrent() error {
+	cfg, version, gen := a.ctrl.Snapshot()
+	if a.applied && gen == a.appliedGen {
+		return nil
+	}
+	cfg.ApplyDefaults()
+	if err := a.engine.Apply(cfg, version); err != nil {
 		return err
 	}
-	a.version++
-	a.cfg, a.digest = cfg, digest
-	if dest := cfg.Logging.AccessLog; dest != a.accessDest || a.version == 1 {
+	first := !a.applied
+	a.appliedGen, a.applied = gen, true
+	if dest := cfg.Logging.AccessLog; dest != a.accessDest || first {
 		al, err := accesslog.New(dest)
 		if err != nil {
 			a.log.Error("access log", "dest", dest, "err", err)
@@ -166,7 +221,12 @@ func (a *App) Reload() error {
 		if warn := listenersChanged(a.cfg, cfg); warn != "" {
 			a.log.Warn("listener settings changed; they take effect at the next restart", "changed", warn)
 		}
-		err = a.apply(cfg, digest)
+		_, err = a.ctrl.ApplyFile(context.Background(), cfg)
+		if err == nil {
+			a.cfg, a.digest = cfg, digest
+			a.api.SetTokens(cfg.Admin.Tokens, cfg.Server.AdminListen)
+			err = a.applyCurrent()
+		}
 		if err == nil && a.certs != nil && cfg.Server.TLS != nil {
 			if cerr := a.certs.Reload(cfg.Server.TLS, a.baseDir()); cerr != nil {
 				a.log.Error("TLS certificates refused; the previous ones stay", "err", cerr.Error())
@@ -178,7 +238,7 @@ func (a *App) Reload() error {
 		a.log.Error("configuration refused; the running configuration stays", "file", a.opts.ConfigPath, "err", err.Error())
 		return err
 	}
-	a.log.Info("configuration reloaded", "file", a.opts.ConfigPath, "version", a.version)
+	a.log.Info("configuration reloaded", "file", a.opts.ConfigPath, "version", a.engine.Version())
 	return nil
 }
 
@@ -238,14 +298,42 @@ func (a *App) Start() error {
 			a.serveErr <- err
 		}
 	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopWatch = cancel
 	if a.opts.ConfigPath != "" {
-		ctx, cancel := context.WithCancel(context.Background())
-		a.stopWatch = cancel
 		if err := watchFile(ctx, a.opts.ConfigPath, a.log, func() { a.Reload() }); err != nil {
 			a.log.Warn("not watching the configuration file; SIGHUP still reloads", "err", err)
 		}
 	}
+	go a.follow(ctx)
 	return nil
+}
+
+// follow serves every change the controller announces (admin API writes),
+// and looks for versions other control planes wrote to a shared store.
+func (a *App) follow(ctx context.Context) {
+	changes, cancel := a.ctrl.Subscribe()
+	defer cancel()
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			if err := a.ctrl.Refresh(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("reading the store", "err", err.Error())
+			}
+			continue
+		case <-changes:
+		}
+		a.mu.Lock()
+		err := a.applyCurrent()
+		a.mu.Unlock()
+		if err != nil {
+			a.log.Error("configuration change not served", "err", err.Error())
+		}
+	}
 }
 
 // listenTLS binds the TLS listener and, with server.tls.http3, the HTTP/3
@@ -345,6 +433,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.engine.Close()
 	a.registry.Close()
 	a.transport.CloseIdle()
+	errs = append(errs, a.store.Close())
 	if old := a.engine.SetAccessLog(nil); old != nil {
 		errs = append(errs, old.Close())
 	}
@@ -358,6 +447,7 @@ func (a *App) adminHandler() http.Handler {
 		fmt.Fprintf(w, `{"status":"ok","config_version":%d}`+"\n", a.engine.Version())
 	})
 	mux.Handle("GET /metrics", a.metrics.Handler())
+	mux.Handle("/api/", a.api.Handler())
 	if a.cfg.Admin.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

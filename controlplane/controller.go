@@ -35,7 +35,18 @@ type Controller struct {
 	base    *config.Config
 	current *entitySet
 	version int64
+	gen     uint64 // counts announcements: base or entities changed
 	subs    map[chan struct{}]struct{}
+	check   func(*config.Config) error
+}
+
+// SetCheck adds a check every new configuration must pass before it is
+// stored, besides validation: the data plane compiling it, say, so that
+// nothing is stored that the gateway would refuse.
+func (c *Controller) SetCheck(check func(*config.Config) error) {
+	c.mu.Lock()
+	c.check = check
+	c.mu.Unlock()
 }
 
 // New loads the store's current entities. base holds the settings that
@@ -75,9 +86,17 @@ func (e *ValidationError) Error() string {
 
 // Config returns the configuration in force and its version.
 func (c *Controller) Config() (*config.Config, int64) {
+	cfg, v, _ := c.Snapshot()
+	return cfg, v
+}
+
+// Snapshot is Config with the generation: a number that grows with every
+// announced change (of entities or of the file's other settings), to tell
+// whether anything changed since a configuration was last taken.
+func (c *Controller) Snapshot() (*config.Config, int64, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.current.configure(c.base), c.version
+	return c.current.configure(c.base), c.version, c.gen
 }
 
 // Source says who owns an entity: store.SourceFile, store.SourceAPI, or ""
@@ -133,6 +152,13 @@ func (c *Controller) change(ctx context.Context, ch store.Change) (store.Version
 	}
 	if problems := validate(next, c.base); len(problems) > 0 {
 		return store.Version{}, &ValidationError{Problems: problems}
+	}
+	if c.check != nil {
+		cfg := next.configure(c.base)
+		cfg.ApplyDefaults()
+		if err := c.check(cfg); err != nil {
+			return store.Version{}, &ValidationError{Problems: []config.FieldError{{Msg: err.Error()}}}
+		}
 	}
 	v, err := c.store.Apply(ctx, ch)
 	if err != nil {
@@ -208,6 +234,7 @@ func (c *Controller) Subscribe() (<-chan struct{}, func()) {
 }
 
 func (c *Controller) notify() {
+	c.gen++
 	for ch := range c.subs {
 		select {
 		case ch <- struct{}{}:

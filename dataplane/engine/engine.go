@@ -104,6 +104,19 @@ func (e *Engine) Apply(cfg *config.Config, version int64) error {
 	return nil
 }
 
+// Check compiles cfg as Apply would, without serving it: whether Apply
+// would accept it.
+func (e *Engine) Check(cfg *config.Config) error {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	s, err := e.compile(cfg, 0)
+	if err != nil {
+		return err
+	}
+	s.release()
+	return nil
+}
+
 // Version returns the version of the configuration in use.
 func (e *Engine) Version() int64 { return e.current.Load().version }
 
