@@ -36,6 +36,9 @@ func decodeGeneric(in any, v reflect.Value, path string, errs *[]FieldError) {
 	}
 	if reflect.PointerTo(v.Type()).Implements(textUnmarshalerType) {
 		s, ok := in.(string)
+		if n, isInt := genericInt(in); isInt && n == 0 {
+			s, ok = "0", true // a bare 0 is a zero duration, as in the rest of the file
+		}
 		if !ok {
 			fail("expected a string, got %s", describeGeneric(in))
 			return

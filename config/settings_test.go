@@ -70,6 +70,10 @@ func TestDecodeSettingsReportsEveryProblem(t *testing.T) {
 	}
 	// A number where a string is expected is taken as written (YAML reads
 	// `version: 2` as a number).
+	var zero sampleSettings
+	if errs := DecodeSettings(map[string]any{"window": 0}, &zero); len(errs) > 0 || zero.Window != 0 {
+		t.Errorf("a bare 0 duration: %v", errs)
+	}
 	if s.Allow[1] != "3" {
 		t.Errorf("allow[1] = %q, want \"3\"", s.Allow[1])
 	}

@@ -257,6 +257,7 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 	if r.chain != nil {
 		x.pol.Reset(ctx, r.name, r.serviceName(), path, x.client, x.reqID)
 		x.pol.SetClientQuery(query)
+		x.pol.SetBodyTimeout(s.bodyTimeout)
 		if rej := r.chain.Run(&x.pol); rej != nil {
 			x.reject(rej)
 			return

@@ -37,6 +37,7 @@ type Chain struct {
 	responders []Responder
 	finishers  []Finisher
 	authFailed []AuthFailureObserver
+	sanitizers []Sanitizer
 }
 
 // Compile builds the chain of the policies ps, for the route b names. It
@@ -93,6 +94,9 @@ func Compile(ps config.Policies, b *Build) (*Chain, error) {
 		if o, ok := inst.(AuthFailureObserver); ok {
 			c.authFailed = append(c.authFailed, o)
 		}
+		if sz, ok := inst.(Sanitizer); ok {
+			c.sanitizers = append(c.sanitizers, sz)
+		}
 	}
 	if anonymous != "" {
 		cons, ok := b.Consumers.Get(anonymous)
@@ -110,6 +114,9 @@ func (c *Chain) Names() []string { return c.names }
 // Run runs the request phases. A non-nil Reject is the answer to send
 // instead of calling the upstream.
 func (c *Chain) Run(x *Exchange) *Reject {
+	for _, sz := range c.sanitizers {
+		sz.Sanitize(x)
+	}
 	for _, h := range c.identify {
 		if r := h.Handle(x); r != nil {
 			return r
@@ -133,10 +140,14 @@ func (c *Chain) Run(x *Exchange) *Reject {
 // more than a missing one), unless the route has an anonymous consumer.
 func (c *Chain) authenticate(x *Exchange) *Reject {
 	var refused *Reject
+	// Answer headers of a refusal (WWW-Authenticate) are dropped when
+	// another policy accepts.
+	mark := len(x.respHeaders)
 	for _, a := range c.auth {
 		cons, r := a.Authenticate(x)
 		if cons != nil {
 			x.Consumer = cons
+			x.respHeaders = x.respHeaders[:mark]
 			return nil
 		}
 		if refused == nil {

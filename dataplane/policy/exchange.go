@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/x509"
 	"net/netip"
+	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
@@ -32,6 +33,7 @@ type Exchange struct {
 
 	respHeaders []headerLine
 	bodyLimit   int64
+	bodyTimeout time.Duration
 	hideGroups  bool
 	query       []byte
 	queryBuf    []byte

@@ -92,6 +92,14 @@ type (
 	AuthFailureObserver interface {
 		AuthFailed(x *Exchange)
 	}
+	// Sanitizer removes from the request what only the gateway may set
+	// (the headers a policy fills from a credential, such as jwt's
+	// claims_to_headers). Sanitize runs before any phase, for every
+	// request of the route, so a client's copy never survives because
+	// another policy accepted the request.
+	Sanitizer interface {
+		Sanitize(x *Exchange)
+	}
 	// Anonymous is implemented by authenticators whose settings name a
 	// consumer to use when no authentication policy of the route accepts
 	// the request (AuthSettings does).
