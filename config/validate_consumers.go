@@ -2,7 +2,9 @@ package config
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"slices"
@@ -21,7 +23,8 @@ func (v *validator) consumers() {
 		}
 	}
 	names := make([]string, len(v.cfg.Consumers))
-	apiKeys := map[string]string{} // key -> path of its first use
+	apiKeys := map[string]string{}   // key -> path of its first use
+	mtlsNames := map[string]string{} // "subject_cn=NAME" -> path of its first claim
 	for i, c := range v.cfg.Consumers {
 		names[i] = c.Name
 		p := fmt.Sprintf("consumers[%d]", i)
@@ -71,17 +74,25 @@ func (v *validator) consumers() {
 			}
 		}
 		for j, jw := range cr.JWT {
-			jp := fmt.Sprintf("%s.credentials.jwt[%d]", p, j)
-			if jw.Issuer == "" {
-				v.add(jp+".issuer", "issuer must not be empty")
-			}
-			if jw.Secret == "" && jw.PublicKey == "" {
-				v.add(jp+".secret", "jwt credential needs a secret or a public_key")
-			}
+			v.jwtCredential(fmt.Sprintf("%s.credentials.jwt[%d]", p, j), jw)
 		}
 		for j, m := range cr.MTLS {
+			mp := fmt.Sprintf("%s.credentials.mtls[%d]", p, j)
 			if m.SubjectCN == "" && m.SAN == "" {
-				v.add(fmt.Sprintf("%s.credentials.mtls[%d].subject_cn", p, j), "mtls credential needs subject_cn or san")
+				v.add(mp+".subject_cn", "mtls credential needs subject_cn or san")
+			}
+			// One certificate name for two consumers would make
+			// identification ambiguous.
+			for _, id := range []struct{ field, value string }{{"subject_cn", m.SubjectCN}, {"san", m.SAN}} {
+				if id.value == "" {
+					continue
+				}
+				key := id.field + "=" + strings.ToLower(id.value)
+				if first, dup := mtlsNames[key]; dup && !strings.HasPrefix(first, p+".") {
+					v.add(mp+"."+id.field, "%s %q is already claimed by %s", id.field, id.value, first)
+				} else if !dup {
+					mtlsNames[key] = mp
+				}
 			}
 		}
 	}
@@ -155,4 +166,40 @@ func (v *validator) policies(p string, ps Policies) {
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// jwtAlgorithms are the signing algorithms a jwt credential may name.
+var jwtAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// jwtCredential checks one jwt credential: an issuer, and either a secret
+// (HS algorithms), a PEM public key (the others), or neither when the
+// issuer's keys come from a JWKS URL.
+func (v *validator) jwtCredential(jp string, jw JWTCredential) {
+	if jw.Issuer == "" {
+		v.add(jp+".issuer", "issuer must not be empty")
+	}
+	if jw.Secret != "" && jw.PublicKey != "" {
+		v.add(jp+".public_key", "set secret or public_key, not both")
+		return
+	}
+	if jw.Algorithm != "" && !contains(jwtAlgorithms, jw.Algorithm) {
+		v.add(jp+".algorithm", "%s", didYouMean(fmt.Sprintf("unknown algorithm %q (use one of %s)", jw.Algorithm, strings.Join(jwtAlgorithms, ", ")), jw.Algorithm, jwtAlgorithms))
+		return
+	}
+	hmac := strings.HasPrefix(jw.Algorithm, "HS")
+	switch {
+	case jw.Secret != "" && jw.Algorithm != "" && !hmac:
+		v.add(jp+".algorithm", "a secret signs only HS256, HS384 or HS512, not %s", jw.Algorithm)
+	case jw.PublicKey != "" && hmac:
+		v.add(jp+".algorithm", "%s needs a secret, not a public_key", jw.Algorithm)
+	case jw.PublicKey != "":
+		block, _ := pem.Decode([]byte(jw.PublicKey))
+		if block == nil {
+			v.add(jp+".public_key", "public_key is not PEM")
+		} else if _, err := x509.ParsePKIXPublicKey(block.Bytes); err != nil {
+			if _, cerr := x509.ParseCertificate(block.Bytes); cerr != nil {
+				v.add(jp+".public_key", "public_key is neither a PKIX public key nor a certificate: %v", err)
+			}
+		}
+	}
 }

@@ -321,7 +321,7 @@ func TestParseReportsEverySemanticProblemAtItsKey(t *testing.T) {
 				`    credentials:`,
 				`      key-auth: [{key: k1}, {key: ""}]`,
 				`      basic-auth: [{username: alice}]`,
-				`      jwt: [{issuer: idp}]`,
+				`      jwt: [{issuer: idp, secret: s, algorithm: RS256}]`,
 				`      mtls: [{}]`,
 				`  - name: bob`,
 				`    credentials: {key-auth: [{key: k1}]}`,
@@ -336,7 +336,7 @@ func TestParseReportsEverySemanticProblemAtItsKey(t *testing.T) {
 				{at(4, 24), "group name must not be empty"},
 				{at(6, 30), "key must not be empty"},
 				{at(7, 21), "password must not be empty"},
-				{at(8, 14), "jwt credential needs a secret or a public_key"},
+				{at(8, 38), "a secret signs only HS256, HS384 or HS512, not RS256"},
 				{at(9, 14), "mtls credential needs subject_cn or san"},
 				{at(11, 31), "this key is already used by consumers[0].credentials.key-auth[0].key"},
 				{at(14, 13), "amount must not be negative"},
@@ -415,4 +415,23 @@ func TestValidateDefaultIsClean(t *testing.T) {
 	if errs := Default().Validate(); len(errs) != 0 {
 		t.Errorf("Default().Validate() = %v", errs)
 	}
+}
+
+func TestCredentialChecks(t *testing.T) {
+	key := "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n"
+	yaml := lines(
+		`consumers:`,
+		`  - name: a`,
+		`    credentials:`,
+		`      jwt: [{issuer: idp}, {issuer: x, algorithm: HS257, secret: s}, {issuer: y, public_key: "not pem"}, {issuer: z, algorithm: EdDSA, public_key: "`+strings.ReplaceAll(key, "\n", `\n`)+`"}]`,
+		`      mtls: [{subject_cn: Alice}]`,
+		`  - name: b`,
+		`    credentials: {mtls: [{subject_cn: alice}, {san: b.example.com}]}`,
+	)
+	_, err := Parse("c.yaml", []byte(yaml))
+	wantProblems(t, err, []problem{
+		{"c.yaml:4:40", `unknown algorithm "HS257"`},
+		{"c.yaml:4:82", "public_key is not PEM"},
+		{"c.yaml:7:27", `subject_cn "alice" is already claimed by consumers[0].credentials.mtls[0]`},
+	})
 }

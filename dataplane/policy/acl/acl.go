@@ -28,6 +28,8 @@ func init() {
 type Settings struct {
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`
+	// HideGroupsHeader keeps X-Consumer-Groups from the upstream.
+	HideGroupsHeader bool `yaml:"hide_groups_header"`
 }
 
 // Validate requires a list, and refuses empty names and a group both
@@ -57,17 +59,21 @@ func (s *Settings) Validate() []config.FieldError {
 }
 
 func build(s *Settings, _ *policy.Build) (any, error) {
-	return &acl{allow: s.Allow, deny: s.Deny}, nil
+	return &acl{allow: s.Allow, deny: s.Deny, hideGroups: s.HideGroupsHeader}, nil
 }
 
 type acl struct {
 	allow, deny []string
+	hideGroups  bool
 }
 
 func (a *acl) Handle(x *policy.Exchange) *policy.Reject {
 	c := x.Consumer
 	if c == nil {
 		return policy.Unauthorized
+	}
+	if a.hideGroups {
+		x.HideConsumerGroups()
 	}
 	for _, g := range a.deny {
 		if c.InGroup(g) {

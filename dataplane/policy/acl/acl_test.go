@@ -234,3 +234,16 @@ routes:
 		}
 	}
 }
+
+func TestHideGroupsHeader(t *testing.T) {
+	be := newBackend(t)
+	for _, tc := range []struct{ settings, want string }{
+		{`{allow: [partners]}`, "alice|partners"},
+		{`{allow: [partners], hide_groups_header: true}`, "alice|"},
+	} {
+		g := gatewaytest.Start(t, configYAML(be.URL, tc.settings, `{}`), nil)
+		if a := call(t, g.URL+"/acl", "alice"); a.status != 200 || a.body != tc.want {
+			t.Errorf("%s: %d %q, want %q upstream", tc.settings, a.status, a.body, tc.want)
+		}
+	}
+}
