@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/tollgate/tollgate/config"
 )
@@ -38,6 +39,9 @@ type Chain struct {
 	finishers  []Finisher
 	authFailed []AuthFailureObserver
 	sanitizers []Sanitizer
+	// challenge is the WWW-Authenticate of a request with no credential.
+	challenges []string
+	challenge  string
 }
 
 // Compile builds the chain of the policies ps, for the route b names. It
@@ -59,7 +63,7 @@ func Compile(ps config.Policies, b *Build) (*Chain, error) {
 	c := &Chain{}
 	anonymous := ""
 	for _, d := range defs {
-		inst, err := d.build(ps[d.name], b)
+		inst, settingsAnonymous, err := d.build(ps[d.name], b)
 		if err != nil {
 			return nil, err
 		}
@@ -73,6 +77,12 @@ func Compile(ps config.Policies, b *Build) (*Chain, error) {
 			c.auth = append(c.auth, a)
 			if an, ok := inst.(Anonymous); ok && anonymous == "" {
 				anonymous = an.AnonymousConsumer()
+			}
+			if anonymous == "" {
+				anonymous = settingsAnonymous
+			}
+			if ch, ok := inst.(Challenger); ok {
+				c.challenges = append(c.challenges, ch.Challenge())
 			}
 		default:
 			h, ok := inst.(Handler)
@@ -98,6 +108,7 @@ func Compile(ps config.Policies, b *Build) (*Chain, error) {
 			c.sanitizers = append(c.sanitizers, sz)
 		}
 	}
+	c.challenge = strings.Join(c.challenges, ", ")
 	if anonymous != "" {
 		cons, ok := b.Consumers.Get(anonymous)
 		if !ok {
@@ -165,6 +176,9 @@ func (c *Chain) authenticate(x *Exchange) *Reject {
 	}
 	if refused == nil {
 		refused = Unauthorized
+		if c.challenge != "" {
+			x.SetAnswerHeader("WWW-Authenticate", c.challenge)
+		}
 	}
 	return refused
 }

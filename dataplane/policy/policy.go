@@ -100,6 +100,13 @@ type (
 	Sanitizer interface {
 		Sanitize(x *Exchange)
 	}
+	// Challenger is implemented by authenticators whose scheme has an
+	// HTTP challenge: a request with no credential at all gets a 401 with
+	// every challenge of the route's authenticators in WWW-Authenticate
+	// (RFC 9110 section 11.6.1).
+	Challenger interface {
+		Challenge() string
+	}
 	// Anonymous is implemented by authenticators whose settings name a
 	// consumer to use when no authentication policy of the route accepts
 	// the request (AuthSettings does).
@@ -151,8 +158,9 @@ type definition struct {
 	name  string
 	phase Phase
 	// build decodes settings and builds the instance (a Handler, or an
-	// Authenticator in the Authenticate phase).
-	build func(settings any, b *Build) (any, error)
+	// Authenticator in the Authenticate phase). anonymous is the settings'
+	// anonymous consumer, for settings embedding AuthSettings.
+	build func(settings any, b *Build) (inst any, anonymous string, err error)
 }
 
 var registry struct {
@@ -181,16 +189,20 @@ func Register[S any](name string, phase Phase, build func(settings *S, b *Build)
 		_, errs := decode(raw)
 		return errs
 	})
-	d := &definition{name: name, phase: phase, build: func(raw any, b *Build) (any, error) {
+	d := &definition{name: name, phase: phase, build: func(raw any, b *Build) (any, string, error) {
 		s, errs := decode(raw)
 		if len(errs) > 0 {
-			return nil, fmt.Errorf("%s: %v", name, errs[0])
+			return nil, "", fmt.Errorf("%s: %v", name, errs[0])
 		}
 		inst, err := build(s, b)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, "", fmt.Errorf("%s: %w", name, err)
 		}
-		return inst, nil
+		anonymous := ""
+		if an, ok := any(s).(Anonymous); ok {
+			anonymous = an.AnonymousConsumer()
+		}
+		return inst, anonymous, nil
 	}}
 	registry.Lock()
 	defer registry.Unlock()

@@ -278,3 +278,36 @@ func TestStateSurvivesReloadsUntilNoLongerAskedFor(t *testing.T) {
 		t.Errorf("%d closed after Close, want 2", closed)
 	}
 }
+
+type challengingAuth struct{ headerAuth }
+
+func (challengingAuth) Challenge() string { return `Test realm="t"` }
+
+func init() {
+	Register("test-challenging-auth", Authenticate, func(s *headerAuthSettings, b *Build) (any, error) {
+		a, _ := newHeaderAuth(s, b)
+		return &challengingAuth{*a.(*headerAuth)}, nil
+	})
+}
+
+func TestMissingCredentialGetsEveryChallenge(t *testing.T) {
+	c := mustCompile(t, config.Policies{
+		"test-challenging-auth": map[string]any{"header": "X-A"},
+		"test-header-auth":      map[string]any{"header": "X-B"},
+	})
+	x, ctx := newExchange(nil)
+	if r := c.Run(x); r != Unauthorized {
+		t.Fatalf("reject %+v", r)
+	}
+	c.Respond(x)
+	if got := string(ctx.Response.Header.Peek("WWW-Authenticate")); got != `Test realm="t"` {
+		t.Errorf("WWW-Authenticate %q", got)
+	}
+	// Settings that embed AuthSettings name the anonymous consumer even
+	// when the instance does not say so itself.
+	c = mustCompile(t, config.Policies{"test-challenging-auth": map[string]any{"header": "X-A", "anonymous": "guest"}})
+	x, _ = newExchange(nil)
+	if r := c.Run(x); r != nil || x.Consumer == nil || x.Consumer.Name != "guest" {
+		t.Errorf("anonymous from settings: %v %+v", r, x.Consumer)
+	}
+}

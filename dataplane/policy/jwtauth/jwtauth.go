@@ -342,3 +342,6 @@ func safeHeaderValue(v []byte) bool {
 	}
 	return true
 }
+
+// Challenge implements policy.Challenger (RFC 6750 section 3).
+func (a *authenticator) Challenge() string { return `Bearer realm="tollgate"` }
