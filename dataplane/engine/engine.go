@@ -179,6 +179,7 @@ type exchange struct {
 	// inHandler is set while the request handler runs: a Finish that comes
 	// then (the whole answer is in memory) waits for the response phase.
 	inHandler     bool
+	statusFinal   bool // status is what the response phase left
 	finishPending bool
 	finishBytes   int64
 }
@@ -326,9 +327,11 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 }
 
 // respond runs the route's response phase on the response about to go out.
+// The status it leaves (a policy may map it) is the one recorded.
 func (x *exchange) respond() {
 	if x.route != nil && x.route.chain != nil {
 		x.route.chain.Respond(&x.pol)
+		x.status, x.statusFinal = x.ctx.Response.StatusCode(), true
 	}
 }
 
@@ -410,7 +413,7 @@ func (x *exchange) finish(bytes int64) {
 	e := x.engine
 	total := time.Since(x.start)
 	status := x.status
-	if x.result.Status != 0 {
+	if x.result.Status != 0 && !x.statusFinal {
 		status = x.result.Status
 	}
 	rm := x.snap.noRoute

@@ -194,3 +194,32 @@ func (x *Exchange) ReleaseBody() {
 		held.Close() //nolint:errcheck // never fails
 	}
 }
+
+// ReplaceBody replaces the request body read with ReadBody by a copy of b,
+// sent upstream with its Content-Length. b must not share memory with the
+// body ReadBody returned. Without a body read by ReadBody it does nothing
+// and reports false. Later ReadBody calls return the new body.
+func (x *Exchange) ReplaceBody(b []byte) bool {
+	req := &x.ctx.Request
+	switch stream := x.ctx.RequestBodyStream().(type) {
+	case *heldBody:
+		stream.mu.Lock()
+		if stream.bp == nil { // released: the exchange is over
+			stream.mu.Unlock()
+			return false
+		}
+		stream.buf = append(stream.buf[:0], b...)
+		stream.off = 0
+		stream.mu.Unlock()
+	case nil:
+		// The server read the body itself (ReadBody returned req.Body()).
+		if len(req.Body()) == 0 {
+			return false
+		}
+		req.SetBody(b)
+	default:
+		return false // not read yet: nothing to replace
+	}
+	req.Header.SetContentLength(len(b))
+	return true
+}
