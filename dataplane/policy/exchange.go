@@ -140,6 +140,9 @@ func (x *Exchange) LimitBody(max int64) {
 // BodyLimit is the cap set with LimitBody, 0 for none.
 func (x *Exchange) BodyLimit() int64 { return x.bodyLimit }
 
+// Started is when the request arrived.
+func (x *Exchange) Started() time.Time { return x.ctx.Time() }
+
 // IsTLS reports whether the request came over TLS.
 func (x *Exchange) IsTLS() bool { return x.ctx.IsTLS() }
 
