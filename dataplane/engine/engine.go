@@ -308,6 +308,7 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		}
 	}
 	x.req.BodyLimit = x.pol.BodyLimit()
+	x.req.BufferResponse = x.pol.ResponseBufferLimit()
 	if proxy.IsWebSocketUpgrade(&ctx.Request.Header) {
 		if !r.websocket || sv.h2 != nil {
 			x.fail(fasthttp.StatusForbidden, proxy.CodeUpgradeRefused, "WebSocket is not allowed on this route")
@@ -344,8 +345,11 @@ func (x *exchange) reject(rej *policy.Reject) {
 		x.status = rej.Status
 		x.ctx.Response.SetStatusCode(rej.Status)
 		x.ctx.Response.Header.SetBytesV("X-Request-ID", x.reqID)
+		if rej.Body != nil {
+			x.ctx.Response.SetBodyRaw(rej.Body)
+		}
 		x.respond()
-		x.finish(0)
+		x.finish(int64(len(rej.Body)))
 		return
 	}
 	x.fail(rej.Status, rej.Code, rej.Message)

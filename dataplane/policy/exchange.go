@@ -33,6 +33,7 @@ type Exchange struct {
 
 	respHeaders []headerLine
 	bodyLimit   int64
+	respBuffer  int
 	bodyTimeout time.Duration
 	hideGroups  bool
 	query       []byte
@@ -142,6 +143,17 @@ func (x *Exchange) BodyLimit() int64 { return x.bodyLimit }
 
 // Started is when the request arrived.
 func (x *Exchange) Started() time.Time { return x.ctx.Time() }
+
+// BufferResponse asks for the upstream's response body to be read whole
+// into memory, when it announces at most limit bytes, so that Respond can
+// see it (ResponseBody): a cache stores it, a transformation edits it.
+// Larger or unannounced bodies stream as always. The largest request wins.
+func (x *Exchange) BufferResponse(limit int) {
+	x.respBuffer = max(x.respBuffer, limit)
+}
+
+// ResponseBufferLimit is the size set with BufferResponse, 0 for none.
+func (x *Exchange) ResponseBufferLimit() int { return x.respBuffer }
 
 // IsTLS reports whether the request came over TLS.
 func (x *Exchange) IsTLS() bool { return x.ctx.IsTLS() }

@@ -6,8 +6,9 @@ package policy
 // allocation. Extra response headers (WWW-Authenticate, Retry-After) are
 // set on the exchange with SetAnswerHeader before returning the Reject.
 //
-// A Reject with an empty Code is an answer without a body, such as a CORS
-// preflight's 204, carrying only the headers set with SetAnswerHeader.
+// A Reject with an empty Code is the policy's own answer: Status, the
+// headers set with SetAnswerHeader and Body (none for a CORS preflight's
+// 204; a stored response for a cache hit).
 type Reject struct {
 	Status  int
 	Code    string
@@ -15,6 +16,8 @@ type Reject struct {
 	// Close asks for the client connection to be closed after the answer
 	// (a body that was not read).
 	Close bool
+	// Body is the answer's body when Code is empty.
+	Body []byte
 }
 
 // Error lets a Reject travel as an error.

@@ -43,6 +43,10 @@ type Request struct {
 	Peer         netip.Addr
 	TrustedPeer  bool // the peer's X-Forwarded-* headers are believed
 	Proto        string
+	// BufferResponse, when above the usual bound, is the largest announced
+	// response body read whole into memory rather than streamed, for a
+	// policy to see it in the response phase.
+	BufferResponse int
 	// BodyLimit, when above zero, is the most body bytes the client may
 	// send; a longer body (chunked, or longer than announced) is cut off
 	// with 413 while it streams.
@@ -166,7 +170,7 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 	res.Status = resp.StatusCode()
 	copyResponse(ctx, resp, r)
 	if body := resp.BodyStream(); body != nil {
-		if cl := resp.Header.ContentLength(); cl >= 0 && cl <= maxBufferedBody {
+		if cl := resp.Header.ContentLength(); cl >= 0 && cl <= max(maxBufferedBody, r.BufferResponse) {
 			forwardSmallBody(ctx, body, cl, resp, res, r, fin)
 			return
 		}
@@ -229,8 +233,14 @@ var smallBodyPool = sync.Pool{New: func() any { b := make([]byte, maxBufferedBod
 // upstream that breaks off or sends more than it announced gets a 502: the
 // head has not gone out yet, so the client can still be told.
 func forwardSmallBody(ctx *fasthttp.RequestCtx, body io.Reader, cl int, resp *fasthttp.Response, res *Result, r *Request, fin Finisher) {
-	bp := smallBodyPool.Get().(*[]byte)
-	buf := *bp
+	var buf []byte
+	if cl <= maxBufferedBody {
+		bp := smallBodyPool.Get().(*[]byte)
+		defer smallBodyPool.Put(bp) // SetBody copies, so the buffer is free again at return
+		buf = *bp
+	} else {
+		buf = make([]byte, cl+1) // asked for by a policy (BufferResponse)
+	}
 	_, err := io.ReadFull(body, buf[:cl])
 	if err == nil {
 		// One more read must see the EOF that marks the connection clean
@@ -244,7 +254,6 @@ func forwardSmallBody(ctx *fasthttp.RequestCtx, body io.Reader, cl int, resp *fa
 	}
 	fasthttp.ReleaseResponse(resp)
 	if err != nil {
-		smallBodyPool.Put(bp)
 		res.Err = err
 		var msg string
 		res.Status, res.Code, msg = fasthttp.StatusBadGateway, CodeUpstreamUnavailable, "the upstream service is unavailable"
@@ -253,7 +262,6 @@ func forwardSmallBody(ctx *fasthttp.RequestCtx, body io.Reader, cl int, resp *fa
 		return
 	}
 	ctx.Response.SetBody(buf[:cl])
-	smallBodyPool.Put(bp)
 	fin.Finish(int64(cl), nil)
 }
 
