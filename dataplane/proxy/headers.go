@@ -107,9 +107,25 @@ func requestNeedsCleaning(h *fasthttp.RequestHeader) bool {
 		return true
 	}
 	for k := range h.All() {
-		if isHopByHop(k) || isIdentity(k) || hasUnderscore(k) || inList(k, gatewaySet) || bytes.EqualFold(k, hdrXRequestID) {
+		if isManaged(k) || hasUnderscore(k) {
 			return true
 		}
+	}
+	return false
+}
+
+// isManaged reports whether k is a header the gateway removes or writes
+// itself. Most names a client sends (Accept, User-Agent, Host) are told
+// apart by their first letter, without a comparison.
+func isManaged(k []byte) bool {
+	if len(k) == 0 {
+		return false
+	}
+	switch k[0] | 0x20 { // ASCII lower case
+	case 'c', 'k', 'p', 't', 'u', 'f':
+		return isHopByHop(k) || inList(k, gatewaySet)
+	case 'x':
+		return inList(k, gatewaySet) || bytes.EqualFold(k, hdrXRequestID) || isIdentity(k)
 	}
 	return false
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/tollgate/tollgate/config"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +152,21 @@ func TestTransportRetain(t *testing.T) {
 	tr.Retain(nil, nil)
 	if len(tr.clients) != 0 || len(tr.h2) != 0 {
 		t.Errorf("after a configuration without them: %d and %d clients left", len(tr.clients), len(tr.h2))
+	}
+}
+
+func TestIsManagedKnowsEveryManagedName(t *testing.T) {
+	managed := append(append([]string{"X-Request-Id", "x-consumer-name", "X-CONSUMER-GROUPS", "x-authenticated-userid"}, hopByHop...), gatewaySet...)
+	for _, name := range managed {
+		for _, n := range []string{name, strings.ToLower(name), strings.ToUpper(name)} {
+			if !isManaged([]byte(n)) {
+				t.Errorf("isManaged(%q) = false", n)
+			}
+		}
+	}
+	for _, n := range []string{"Accept", "User-Agent", "Host", "Content-Type", "Cookie", "X-Api-Key", "Forward", "Tea", "", "Connections"} {
+		if isManaged([]byte(n)) {
+			t.Errorf("isManaged(%q) = true", n)
+		}
 	}
 }
