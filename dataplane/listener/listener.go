@@ -1,5 +1,7 @@
 // Package listener runs the proxy's client-facing HTTP/1.1 servers with the
-// edge limits of the configuration and drains them gracefully.
+// edge limits of the configuration and drains them gracefully. HTTP/2 is
+// served beside HTTP/1.1 on the same ports (mux.go), each connection behind
+// a guard that cuts off floods (h2guard.go).
 package listener
 
 import (

@@ -1,12 +1,9 @@
 package listener
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"sync"
@@ -14,40 +11,39 @@ import (
 )
 
 // Mux splits the connections of one listener between the HTTP/1.1 server and
-// the HTTP/2 server (net/http's): a TLS connection by the protocol its
-// handshake agreed (ALPN "h2"), a clear one by whether it opens with the
-// HTTP/2 connection preface (h2c with prior knowledge). Detection costs one
-// goroutine hop per connection, not per request.
+// the HTTP/2 server: a TLS connection by the protocol its handshake agreed
+// (ALPN "h2"), a clear one by whether it opens with the HTTP/2 connection
+// preface (h2c with prior knowledge). Detection costs one goroutine hop per
+// connection, not per request.
+//
+// The HTTP/2 server is golang.org/x/net/http2's, which net/http bundles
+// (and, from Go 1.27, wraps): its ServeConn takes any net.Conn, so each
+// connection is served behind an HTTP/2 guard (see h2Guard), TLS or not.
 type Mux struct {
 	ln      net.Listener
 	timeout time.Duration
 	h1      *chanListener
-	h2      *chanListener
-	h2srv   *http.Server
+	handler http.Handler
+	h2      *h2Server
+	// guard is off only to measure what it costs.
+	guard  bool
+	limits *h2Limits
+
+	mu      sync.Mutex
+	closing bool
+	conns   map[net.Conn]struct{} // HTTP/2 connections being served
+	served  sync.WaitGroup
 }
 
 // NewMux serves HTTP/2 connections of ln with handler; HTTP/1.1 connections
 // are accepted from HTTP1Listener. detectTimeout bounds the TLS handshake or
 // the wait for a connection's first bytes.
 func NewMux(ln net.Listener, handler http.Handler, detectTimeout time.Duration) *Mux {
-	m := &Mux{ln: ln, timeout: detectTimeout, h1: newChanListener(ln.Addr()), h2: newChanListener(ln.Addr())}
-	var protocols http.Protocols
-	protocols.SetHTTP2(true)
-	protocols.SetUnencryptedHTTP2(true)
-	m.h2srv = &http.Server{
-		Handler:           handler,
-		Protocols:         &protocols,
-		ReadHeaderTimeout: detectTimeout,
-		IdleTimeout:       2 * time.Minute,
-		HTTP2: &http.HTTP2Config{
-			MaxConcurrentStreams: 250,
-			// The protocol's default frame size; larger frames are refused.
-			MaxReadFrameSize: 16 << 10,
-		},
-		ErrorLog: log.New(io.Discard, "", 0),
+	return &Mux{
+		ln: ln, timeout: detectTimeout, h1: newChanListener(ln.Addr()), handler: handler,
+		h2: newH2Server(detectTimeout), guard: true, limits: &defaultH2Limits,
+		conns: map[net.Conn]struct{}{},
 	}
-	go m.h2srv.Serve(m.h2)
-	return m
 }
 
 // HTTP1Listener yields the connections that speak HTTP/1.
@@ -68,60 +64,103 @@ func (m *Mux) Serve() error {
 	}
 }
 
-// clientPreface opens every HTTP/2 connection (RFC 9113 section 3.4).
-var clientPreface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-
 func (m *Mux) route(conn net.Conn) {
 	if m.timeout > 0 {
 		conn.SetDeadline(time.Now().Add(m.timeout))
 	}
-	isH2 := false
+	proto, buffered := http1, []byte(nil)
 	if tc, ok := conn.(*tls.Conn); ok {
 		if err := tc.Handshake(); err != nil {
 			conn.Close()
 			return
 		}
-		isH2 = tc.ConnectionState().NegotiatedProtocol == "h2"
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			proto = neither
+			if readPreface(conn) {
+				proto = http2Preface
+			}
+		}
 	} else {
-		// Read until the bytes either are the preface or cannot become it.
-		var buf [24]byte
-		n := 0
-		for n < len(buf) {
-			k, err := conn.Read(buf[n:])
-			n += k
-			if !bytes.HasPrefix(clientPreface, buf[:n]) {
-				break
-			}
-			if err != nil {
-				conn.Close()
-				return
-			}
-		}
-		isH2 = n == len(buf) && bytes.Equal(buf[:], clientPreface)
-		if !isH2 && n >= 4 && bytes.HasPrefix(buf[:n], []byte("PRI ")) {
-			// A broken HTTP/2 preface: "PRI" is no HTTP/1 method either.
-			conn.Close()
-			return
-		}
-		conn = &prefixConn{Conn: conn, prefix: append([]byte(nil), buf[:n]...)}
+		proto, buffered = sniffClear(conn)
 	}
 	conn.SetDeadline(time.Time{})
-	target := m.h1
-	if isH2 {
-		target = m.h2
-	}
-	if !target.deliver(conn) {
+	switch proto {
+	case http2Preface:
+		m.serveHTTP2(conn, buffered)
+	case http1:
+		if len(buffered) > 0 {
+			conn = &prefixConn{Conn: conn, prefix: buffered}
+		}
+		if !m.h1.deliver(conn) {
+			conn.Close()
+		}
+	default:
 		conn.Close()
 	}
 }
 
+// serveHTTP2 serves an HTTP/2 connection whose preface has been read;
+// buffered holds the bytes read after it.
+func (m *Mux) serveHTTP2(conn net.Conn, buffered []byte) {
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		conn.Close()
+		return
+	}
+	m.conns[conn] = struct{}{}
+	m.served.Add(1)
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.conns, conn)
+		m.mu.Unlock()
+		m.served.Done()
+	}()
+	served := conn
+	if m.guard {
+		served = newH2Guard(conn, buffered, maxFrameSize, m.limits)
+	} else if len(buffered) > 0 {
+		served = &prefixConn{Conn: conn, prefix: buffered}
+	}
+	m.h2.serveConn(served, m.handler)
+}
+
 // Shutdown stops accepting, sends GOAWAY to the HTTP/2 connections and waits
-// for their streams to finish (or ctx to end). The HTTP/1 server drains its
-// own connections.
+// for their streams to finish (or ctx to end, when the connections left are
+// closed). The HTTP/1 server drains its own connections.
 func (m *Mux) Shutdown(ctx context.Context) error {
 	m.ln.Close()
 	m.h1.Close()
-	return m.h2srv.Shutdown(ctx)
+	m.mu.Lock()
+	m.closing = true
+	m.mu.Unlock()
+	m.h2.shutdown(ctx)
+	done := make(chan struct{})
+	go func() {
+		m.served.Wait()
+		close(done)
+	}()
+	// A connection that was starting as the GOAWAYs went out gets its own
+	// on the next round.
+	again := time.NewTicker(200 * time.Millisecond)
+	defer again.Stop()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-again.C:
+			m.h2.shutdown(ctx)
+		case <-ctx.Done():
+			m.mu.Lock()
+			for c := range m.conns {
+				c.Close()
+			}
+			m.mu.Unlock()
+			<-done
+			return ctx.Err()
+		}
+	}
 }
 
 // prefixConn gives back the bytes read while detecting the protocol.
