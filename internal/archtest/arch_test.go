@@ -1,7 +1,7 @@
 // Package archtest checks the dependency rules of the layout: the data plane
 // receives compiled snapshots and never reaches into the control plane, a
-// store or a database driver, and the configuration types stay free of
-// runtime machinery.
+// store or a database driver (Redis, for shared limits and caches, is
+// allowed), and the configuration types stay free of runtime machinery.
 package archtest
 
 import (
@@ -15,9 +15,11 @@ const module = "github.com/tollgate/tollgate/"
 // rules maps a package pattern to the import path prefixes none of its
 // dependencies (direct or not) may have.
 var rules = map[string][]string{
+	// Redis is allowed: cluster-wide rate limits and caches live in the
+	// data plane.
 	module + "dataplane/...": {
 		module + "controlplane", module + "app", module + "cmd",
-		"github.com/jackc/pgx", "modernc.org/sqlite", "github.com/redis/go-redis",
+		"github.com/jackc/pgx", "modernc.org/sqlite",
 	},
 	module + "config": {
 		module + "dataplane", module + "controlplane", module + "observe", module + "app",

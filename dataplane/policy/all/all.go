@@ -4,5 +4,18 @@
 package all
 
 import (
-	_ "github.com/tollgate/tollgate/dataplane/policy" // the engine; policies follow
+	_ "github.com/tollgate/tollgate/dataplane/policy/acl"
+	_ "github.com/tollgate/tollgate/dataplane/policy/basicauth"
+	_ "github.com/tollgate/tollgate/dataplane/policy/cors"
+	_ "github.com/tollgate/tollgate/dataplane/policy/deprecation"
+	_ "github.com/tollgate/tollgate/dataplane/policy/introspection"
+	_ "github.com/tollgate/tollgate/dataplane/policy/iprestriction"
+	_ "github.com/tollgate/tollgate/dataplane/policy/jwtauth"
+	_ "github.com/tollgate/tollgate/dataplane/policy/keyauth"
+	_ "github.com/tollgate/tollgate/dataplane/policy/loadshed"
+	_ "github.com/tollgate/tollgate/dataplane/policy/mtlsauth"
+	_ "github.com/tollgate/tollgate/dataplane/policy/ratelimit"
+	_ "github.com/tollgate/tollgate/dataplane/policy/sizelimit"
+	_ "github.com/tollgate/tollgate/dataplane/policy/threatprotection"
+	_ "github.com/tollgate/tollgate/dataplane/policy/transform"
 )
