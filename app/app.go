@@ -1,8 +1,12 @@
-// Package app wires the gateway together for `tollgate run`: it loads the
-// configuration, brings the file's entities into the store, serves the
+// Package app wires the gateway together. For `tollgate run` (App) it loads
+// the configuration, brings the file's entities into the store, serves the
 // configuration the control plane assembles (file and admin API together),
 // starts the proxy and admin listeners, reloads on SIGHUP or file changes,
-// and drains on shutdown.
+// and drains on shutdown. `tollgate cp` (ControlPlane) keeps the store, the
+// admin API and the cluster listener without proxying; `tollgate dp`
+// (DataPlane) proxies with the configuration a control plane streams to it
+// (see controlplane/cluster). The proxy side is the same in App and
+// DataPlane (gateway).
 package app
 
 import (
@@ -16,7 +20,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,13 +30,8 @@ import (
 	"github.com/tollgate/tollgate/controlplane/store"
 	"github.com/tollgate/tollgate/controlplane/store/memory"
 	"github.com/tollgate/tollgate/controlplane/store/sqlstore"
-	"github.com/tollgate/tollgate/dataplane/engine"
-	"github.com/tollgate/tollgate/dataplane/listener"
-	"github.com/tollgate/tollgate/dataplane/proxy"
-	"github.com/tollgate/tollgate/dataplane/upstream"
-	"github.com/tollgate/tollgate/observe/accesslog"
+	"github.com/tollgate/tollgate/dataplane/policy/cache"
 	"github.com/tollgate/tollgate/observe/metrics"
-	"github.com/valyala/fasthttp"
 )
 
 // Options configure an App.
@@ -47,12 +45,9 @@ type Options struct {
 
 // App is a running gateway: data plane and admin endpoints in one process.
 type App struct {
-	opts      Options
-	log       *slog.Logger
-	metrics   *metrics.Metrics
-	registry  *upstream.Registry
-	transport *proxy.Transport
-	engine    *engine.Engine
+	*gateway
+	opts Options
+	log  *slog.Logger
 
 	store store.Store
 	ctrl  *controlplane.Controller
@@ -63,17 +58,10 @@ type App struct {
 	digest     [32]byte
 	appliedGen uint64 // the controller generation the engine serves
 	applied    bool
-	accessDest string
-	access     *accesslog.Logger
 
-	proxy    *listener.Server
-	tlsProxy *listener.Server
-	h3Proxy  *listener.HTTP3Server
-	certs    *listener.Certificates
-	admin    *http.Server
-	adminLn  net.Listener
+	admin   *http.Server
+	adminLn net.Listener
 
-	serveErr  chan error
 	stopWatch context.CancelFunc
 }
 
@@ -82,31 +70,14 @@ func New(opts Options) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	a := &App{opts: opts, log: opts.Logger, metrics: metrics.New(), serveErr: make(chan error, 4)}
+	a := &App{opts: opts, log: opts.Logger}
 	cfg, digest, err := a.load()
 	if err != nil {
 		return nil, err
 	}
-	a.registry = upstream.NewRegistry(upstream.RegistryOptions{
-		Logger: a.log,
-		OnHealthChange: func(service, target string, healthy bool) {
-			a.metrics.SetUpstreamHealth(service, target, healthy)
-			if !healthy {
-				a.log.Warn("upstream target unhealthy", "service", service, "target", target)
-			}
-		},
-		OnTargetRemoved: a.metrics.RemoveUpstream,
-	})
-	a.transport = proxy.NewTransport()
-	a.engine = engine.New(engine.Options{
-		Metrics:   a.metrics,
-		Logger:    a.log,
-		Registry:  a.registry,
-		Transport: a.transport,
-	})
+	a.gateway = newGateway(a.log)
 	fail := func(err error) (*App, error) {
-		a.engine.Close()
-		a.registry.Close()
+		a.release()
 		if a.store != nil {
 			a.store.Close()
 		}
@@ -127,12 +98,10 @@ func New(opts Options) (*App, error) {
 	if err := a.applyCurrent(); err != nil {
 		return fail(err)
 	}
-	a.api = admin.New(admin.Options{Controller: a.ctrl, Logger: a.log})
+	a.api = admin.New(admin.Options{Controller: a.ctrl, Logger: a.log, Purge: cache.AdminPurge})
 	a.api.SetTokens(cfg.Admin.Tokens, cfg.Server.AdminListen)
-	if cfg.Server.TLS != nil {
-		if a.certs, err = listener.LoadCertificates(cfg.Server.TLS, a.baseDir()); err != nil {
-			return fail(err)
-		}
+	if err := a.loadCertificates(cfg, a.baseDir()); err != nil {
+		return fail(err)
 	}
 	return a, nil
 }
@@ -154,11 +123,13 @@ func openStore(ctx context.Context, url, baseDir string) (store.Store, error) {
 }
 
 // baseDir is where relative file names in the configuration start from.
-func (a *App) baseDir() string {
-	if a.opts.ConfigPath == "" {
+func (a *App) baseDir() string { return configDir(a.opts.ConfigPath) }
+
+func configDir(path string) string {
+	if path == "" {
 		return ""
 	}
-	return filepath.Dir(a.opts.ConfigPath)
+	return filepath.Dir(path)
 }
 
 // load reads the configuration file (or takes the built-in one).
@@ -166,11 +137,17 @@ func (a *App) load() (*config.Config, [32]byte, error) {
 	if a.opts.ConfigPath == "" {
 		return a.opts.Config, [32]byte{}, nil
 	}
-	data, err := os.ReadFile(a.opts.ConfigPath)
+	return loadFile(a.opts.ConfigPath)
+}
+
+// loadFile reads and checks a configuration file, returning it with a
+// digest that tells whether a reload has anything new.
+func loadFile(path string) (*config.Config, [32]byte, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, [32]byte{}, err
 	}
-	cfg, err := config.Parse(a.opts.ConfigPath, data)
+	cfg, err := config.Parse(path, data)
 	if err != nil {
 		return nil, [32]byte{}, err
 	}
@@ -186,22 +163,10 @@ func (a *App) applyCurrent() error {
 		return nil
 	}
 	cfg.ApplyDefaults()
-	if err := a.engine.Apply(cfg, version); err != nil {
+	if err := a.serve(cfg, version); err != nil {
 		return err
 	}
-	first := !a.applied
 	a.appliedGen, a.applied = gen, true
-	if dest := cfg.Logging.AccessLog; dest != a.accessDest || first {
-		al, err := accesslog.New(dest)
-		if err != nil {
-			a.log.Error("access log", "dest", dest, "err", err)
-		} else {
-			if old := a.engine.SetAccessLog(al); old != nil {
-				old.Close()
-			}
-			a.accessDest, a.access = dest, al
-		}
-	}
 	return nil
 }
 
@@ -246,10 +211,7 @@ func (a *App) Reload() error {
 func (a *App) ReopenLogs() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.access == nil {
-		return nil
-	}
-	return a.access.Reopen()
+	return a.reopenAccessLog()
 }
 
 func listenersChanged(old, cur *config.Config) string {
@@ -264,19 +226,11 @@ func listenersChanged(old, cur *config.Config) string {
 	return ""
 }
 
-// Version returns the configuration version being served.
-func (a *App) Version() int64 { return a.engine.Version() }
-
 // Start binds the listeners and serves in the background.
 func (a *App) Start() error {
 	cfg := a.cfg
-	http2 := cfg.Server.HTTP2 == nil || *cfg.Server.HTTP2
-	a.proxy = listener.New(&cfg.Server, a.engine.ServeHTTP)
-	if http2 {
-		a.proxy.EnableHTTP2()
-	}
-	if err := a.proxy.Listen(cfg.Server.ProxyListen); err != nil {
-		return fmt.Errorf("proxy listener %s: %w", cfg.Server.ProxyListen, err)
+	if err := a.bindProxy(cfg); err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Server.AdminListen)
 	if err != nil {
@@ -285,14 +239,14 @@ func (a *App) Start() error {
 	}
 	a.adminLn = ln
 	if a.certs != nil {
-		if err := a.listenTLS(cfg, http2); err != nil {
+		if err := a.listenTLS(cfg, http2Enabled(cfg)); err != nil {
 			a.proxy.Shutdown(context.Background())
 			ln.Close()
 			return err
 		}
 	}
 	a.admin = &http.Server{Handler: a.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { a.serveErr <- a.proxy.Serve() }()
+	a.serveProxy()
 	go func() {
 		if err := a.admin.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			a.serveErr <- err
@@ -336,77 +290,8 @@ func (a *App) follow(ctx context.Context) {
 	}
 }
 
-// listenTLS binds the TLS listener and, with server.tls.http3, the HTTP/3
-// one, and serves them.
-func (a *App) listenTLS(cfg *config.Config, http2 bool) error {
-	tries := 1
-	if cfg.Server.TLS.HTTP3 && strings.HasSuffix(cfg.Server.TLS.Listen, ":0") {
-		tries = 3 // the port chosen for UDP may be taken for TCP: try another
-	}
-	var tlsProxy *listener.Server
-	var h3 *listener.HTTP3Server
-	var err error
-	for ; tries > 0; tries-- {
-		if tlsProxy, h3, err = a.bindTLS(cfg, http2); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return err
-	}
-	a.tlsProxy = tlsProxy
-	go func() { a.serveErr <- tlsProxy.Serve() }()
-	if h3 != nil {
-		a.h3Proxy = h3
-		go func() { a.serveErr <- h3.Serve() }()
-	}
-	return nil
-}
-
-// bindTLS binds the TLS listener, after the HTTP/3 one when it is on: UDP
-// first, so that with port 0 TCP takes the port chosen for UDP (Alt-Svc can
-// announce a port, not a host).
-func (a *App) bindTLS(cfg *config.Config, http2 bool) (tlsProxy *listener.Server, h3 *listener.HTTP3Server, err error) {
-	addr, handler := cfg.Server.TLS.Listen, fasthttp.RequestHandler(a.engine.ServeHTTP)
-	if cfg.Server.TLS.HTTP3 {
-		h3 = listener.NewHTTP3(&cfg.Server, a.engine.ServeHTTP, a.certs.ServerConfig())
-		if err := h3.Listen(addr); err != nil {
-			return nil, nil, fmt.Errorf("proxy HTTP/3 listener %s (UDP): %w", addr, err)
-		}
-		host, _, _ := net.SplitHostPort(addr)
-		port := h3.Addr().(*net.UDPAddr).Port
-		addr = net.JoinHostPort(host, strconv.Itoa(port))
-		handler = listener.AdvertiseHTTP3(handler, port)
-	}
-	tlsProxy = listener.New(&cfg.Server, handler)
-	protos := []string{"http/1.1"}
-	if http2 {
-		tlsProxy.EnableHTTP2()
-		protos = []string{"h2", "http/1.1"}
-	}
-	if err := tlsProxy.ListenTLS(addr, a.certs.ServerConfig(protos...)); err != nil {
-		if h3 != nil {
-			h3.Shutdown(context.Background())
-		}
-		return nil, nil, fmt.Errorf("proxy TLS listener %s: %w", addr, err)
-	}
-	return tlsProxy, h3, nil
-}
-
-// TLSAddr returns the bound TLS proxy address ("" without TLS).
-func (a *App) TLSAddr() string {
-	if a.tlsProxy == nil {
-		return ""
-	}
-	return a.tlsProxy.Addr().String()
-}
-
-// ProxyAddr and AdminAddr return the bound addresses (useful with port 0).
-func (a *App) ProxyAddr() string { return a.proxy.Addr().String() }
+// AdminAddr returns the bound admin address (useful with port 0).
 func (a *App) AdminAddr() string { return a.adminLn.Addr().String() }
-
-// Errors reports a listener that stopped on its own.
-func (a *App) Errors() <-chan error { return a.serveErr }
 
 // Shutdown stops accepting connections, lets in-flight requests finish
 // within the drain timeout, then releases everything.
@@ -417,38 +302,32 @@ func (a *App) Shutdown(ctx context.Context) error {
 	drain := a.cfg.Server.DrainTimeout.Or(30 * time.Second)
 	ctx, cancel := context.WithTimeout(ctx, drain)
 	defer cancel()
-	var errs []error
-	if a.proxy != nil {
-		errs = append(errs, a.proxy.Shutdown(ctx))
-	}
-	if a.tlsProxy != nil {
-		errs = append(errs, a.tlsProxy.Shutdown(ctx))
-	}
-	if a.h3Proxy != nil {
-		errs = append(errs, a.h3Proxy.Shutdown(ctx))
-	}
+	errs := a.shutdownListeners(ctx)
 	if a.admin != nil {
 		errs = append(errs, a.admin.Shutdown(ctx))
 	}
-	a.engine.Close()
-	a.registry.Close()
-	a.transport.CloseIdle()
+	errs = append(errs, a.release()...)
 	errs = append(errs, a.store.Close())
-	if old := a.engine.SetAccessLog(nil); old != nil {
-		errs = append(errs, old.Close())
-	}
 	return errors.Join(errs...)
 }
 
 func (a *App) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	return adminMux(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"status":"ok","config_version":%d}`+"\n", a.engine.Version())
-	})
-	mux.Handle("GET /metrics", a.metrics.Handler())
-	mux.Handle("/api/", a.api.Handler())
-	if a.cfg.Admin.Pprof {
+	}, a.metrics, a.api.Handler(), a.cfg.Admin.Pprof)
+}
+
+// adminMux is the admin listener's handler: health, metrics, the admin API
+// (nil on a data plane, which has none) and, when asked, Go's profiler.
+func adminMux(health http.HandlerFunc, m *metrics.Metrics, api http.Handler, pprofOn bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", health)
+	mux.Handle("GET /metrics", m.Handler())
+	if api != nil {
+		mux.Handle("/api/", api)
+	}
+	if pprofOn {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

@@ -46,6 +46,22 @@ type TLS struct {
 	ClientCA     string        `yaml:"client_ca" json:"client_ca,omitempty"`
 	// HTTP3 serves HTTP/3 (QUIC) on the UDP port of the same address.
 	HTTP3 bool `yaml:"http3" json:"http3,omitempty"`
+	// ACME obtains and renews certificates for its domains from an ACME CA;
+	// the certificates above, if any, serve the other names.
+	ACME *ACME `yaml:"acme" json:"acme,omitempty"`
+}
+
+// ACME is where the TLS listener's automatic certificates come from.
+type ACME struct {
+	Email   string   `yaml:"email" json:"email,omitempty"`
+	Domains []string `yaml:"domains" json:"domains,omitempty"`
+	// CA is the ACME directory URL (default: Let's Encrypt's production one).
+	CA string `yaml:"ca" json:"ca,omitempty"`
+	// CARoot is a PEM file trusted for the CA's own HTTPS (a private CA).
+	CARoot string `yaml:"ca_root" json:"ca_root,omitempty"`
+	// Storage is the directory keeping accounts, keys and certificates
+	// (default "acme" beside the configuration file).
+	Storage string `yaml:"storage" json:"storage,omitempty"`
 }
 
 // Certificate is a PEM certificate chain and its key, by file name.
@@ -76,12 +92,31 @@ type AdminToken struct {
 	Role  string `yaml:"role" json:"role,omitempty"` // admin | viewer
 }
 
-// Cluster configures control plane to data plane communication.
+// Cluster configures control plane to data plane communication. Listen
+// and TLS are the control plane's (tollgate cp); ControlPlane, CA, Cert,
+// Key and CacheDir the data plane's (tollgate dp); Token both sides'.
 type Cluster struct {
 	Listen       string `yaml:"listen" json:"listen,omitempty"`
 	ControlPlane string `yaml:"control_plane" json:"control_plane,omitempty"`
 	Token        string `yaml:"token" json:"token,omitempty"`
 	CacheDir     string `yaml:"cache_dir" json:"cache_dir,omitempty"`
+	// TLS serves the cluster listener over TLS.
+	TLS *ClusterTLS `yaml:"tls" json:"tls,omitempty"`
+	// CA is a PEM file of the certificates that may sign the control
+	// plane's (empty: the system's roots).
+	CA string `yaml:"ca" json:"ca,omitempty"`
+	// Cert and Key are the data plane's client certificate, for a control
+	// plane that asks for one (tls.client_ca).
+	Cert string `yaml:"cert" json:"cert,omitempty"`
+	Key  string `yaml:"key" json:"key,omitempty"`
+}
+
+// ClusterTLS is the control plane's certificate for the cluster listener
+// and, with ClientCA, the CA data plane certificates must be signed by.
+type ClusterTLS struct {
+	Cert     string `yaml:"cert" json:"cert,omitempty"`
+	Key      string `yaml:"key" json:"key,omitempty"`
+	ClientCA string `yaml:"client_ca" json:"client_ca,omitempty"`
 }
 
 // Logging configures the access log.
@@ -107,7 +142,21 @@ type Service struct {
 	Retries        Retries         `yaml:"retries" json:"retries,omitzero"`
 	HealthCheck    HealthCheck     `yaml:"health_check" json:"health_check,omitzero"`
 	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker" json:"circuit_breaker,omitempty"`
-	Policies       Policies        `yaml:"policies" json:"policies,omitempty"`
+	// TLS is how the gateway verifies the service's https targets; nil
+	// means the system's roots and each target's host name.
+	TLS      *UpstreamTLS `yaml:"tls" json:"tls,omitempty"`
+	Policies Policies     `yaml:"policies" json:"policies,omitempty"`
+}
+
+// UpstreamTLS is the verification of a service's https targets.
+type UpstreamTLS struct {
+	// CA is a PEM bundle trusted instead of the system's roots.
+	CA string `yaml:"ca" json:"ca,omitempty"`
+	// ServerName is sent as SNI and checked against the certificate instead
+	// of the target's host.
+	ServerName string `yaml:"server_name" json:"server_name,omitempty"`
+	// InsecureSkipVerify accepts any certificate (tests, trusted networks).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify" json:"insecure_skip_verify,omitempty"`
 }
 
 // Target is one upstream address.
@@ -190,6 +239,11 @@ type Mock struct {
 	Status  int               `yaml:"status" json:"status,omitempty"`
 	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
 	Body    string            `yaml:"body" json:"body,omitempty"`
+	// OpenAPI names an OpenAPI document (file or URL) whose example for
+	// Operation at Status is the answer, instead of Body; Headers are
+	// added to the example's.
+	OpenAPI   string `yaml:"openapi" json:"openapi,omitempty"`
+	Operation string `yaml:"operation" json:"operation,omitempty"`
 }
 
 // Consumer is an identified client of the APIs.

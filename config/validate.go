@@ -63,8 +63,11 @@ func (v *validator) server() {
 	v.listen("server.admin_listen", s.AdminListen)
 	if s.TLS != nil {
 		v.listen("server.tls.listen", s.TLS.Listen)
-		if len(s.TLS.Certificates) == 0 {
-			v.add("server.tls.certificates", "tls needs at least one certificate")
+		if len(s.TLS.Certificates) == 0 && s.TLS.ACME == nil {
+			v.add("server.tls.certificates", "tls needs at least one certificate (or acme)")
+		}
+		if s.TLS.ACME != nil {
+			v.acme("server.tls.acme", s.TLS.ACME)
 		}
 		for i, cert := range s.TLS.Certificates {
 			p := fmt.Sprintf("server.tls.certificates[%d]", i)
@@ -99,16 +102,35 @@ func (v *validator) server() {
 	v.nonNegative("server.drain_timeout", s.DrainTimeout)
 
 	v.listen("cluster.listen", v.cfg.Cluster.Listen)
-	if cp := v.cfg.Cluster.ControlPlane; cp != "" {
-		if u, err := url.Parse(cp); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.add("cluster.control_plane", "%q is not an http:// or https:// URL", cp)
-		}
-	}
+	v.cluster()
 	if f := v.cfg.Logging.Format; f != "json" {
 		v.add("logging.format", "unknown log format %q (supported: json)", f)
 	}
 	if r := v.cfg.Tracing.SampleRatio; r != nil && (*r < 0 || *r > 1) {
 		v.add("tracing.sample_ratio", "must be between 0 and 1, got %g", *r)
+	}
+}
+
+func (v *validator) cluster() {
+	c := v.cfg.Cluster
+	if cp := c.ControlPlane; cp != "" {
+		if u, err := url.Parse(cp); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.add("cluster.control_plane", "%q is not an http:// or https:// URL", cp)
+		}
+	}
+	if t := c.TLS; t != nil {
+		if t.Cert == "" {
+			v.add("cluster.tls.cert", "certificate file is required")
+		}
+		if t.Key == "" {
+			v.add("cluster.tls.key", "key file is required")
+		}
+	}
+	if c.Cert != "" && c.Key == "" {
+		v.add("cluster.cert", "a client certificate needs its key (cluster.key)")
+	}
+	if c.Key != "" && c.Cert == "" {
+		v.add("cluster.key", "a client key needs its certificate (cluster.cert)")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 )
 
 func (v *validator) routes() {
@@ -47,9 +48,10 @@ func (v *validator) route(p string, r Route, services map[string]bool, serviceNa
 	if len(r.Paths) == 0 && len(r.Hosts) == 0 {
 		v.add(p+".paths", "route needs at least one path or host")
 	}
-	params := map[string]bool{}
+	params := make([]map[string]bool, len(r.Paths)) // of each path
 	for i, path := range r.Paths {
-		for _, msg := range checkRoutePath(path, params) {
+		params[i] = map[string]bool{}
+		for _, msg := range checkRoutePath(path, params[i]) {
 			v.add(fmt.Sprintf("%s.paths[%d]", p, i), "%s", msg)
 		}
 	}
@@ -65,6 +67,8 @@ func (v *validator) route(p string, r Route, services map[string]bool, serviceNa
 			v.add(mp, "%q is not a valid HTTP method", m)
 		case up == "CONNECT" || up == "TRACE":
 			v.add(mp, "method %s cannot be routed", up)
+		case len(r.Aggregate) > 0 && up != "GET" && up != "HEAD":
+			v.add(mp, "an aggregate route answers GET and HEAD only, not %s", up)
 		}
 	}
 	for _, name := range sortedKeys(r.Headers) {
@@ -73,29 +77,69 @@ func (v *validator) route(p string, r Route, services map[string]bool, serviceNa
 		}
 	}
 	v.aggregate(p, r.Aggregate, params, services, serviceNames)
-	if m := r.Mock; m != nil {
-		if m.Status < 100 || m.Status > 599 {
-			v.add(p+".mock.status", "%d is not an HTTP status (100-599)", m.Status)
-		}
-		for _, name := range sortedKeys(m.Headers) {
-			if !validToken(name) {
-				v.add(p+".mock.headers."+name, "%q is not a valid header name", name)
-			}
-		}
+	if r.Mock != nil {
+		v.mock(p+".mock", r.Mock)
 	}
 	v.policies(p+".policies", r.Policies)
 }
 
+// mock checks a mock answer: a static one, or one from an OpenAPI
+// document's examples.
+func (v *validator) mock(p string, m *Mock) {
+	if m.Status < 100 || m.Status > 599 {
+		v.add(p+".status", "%d is not an HTTP status (100-599)", m.Status)
+	}
+	for _, name := range sortedKeys(m.Headers) {
+		if !validToken(name) {
+			v.add(p+".headers."+name, "%q is not a valid header name", name)
+		}
+	}
+	switch {
+	case m.OpenAPI == "" && m.Operation != "":
+		v.add(p+".operation", "operation needs openapi, the document it is an operation of")
+	case m.OpenAPI == "":
+	case m.Body != "":
+		v.add(p+".body", "body and openapi exclude each other: the answer is the document's example")
+	case m.Operation == "":
+		v.add(p+".openapi", "openapi needs operation, whose example is the answer (an operationId or \"METHOD /path\")")
+	default:
+		if check := mockExamples.Load(); check != nil {
+			for _, e := range (*check)(*m) {
+				v.add(p+"."+e.Path, "%s", e.Msg)
+			}
+		}
+	}
+}
+
+// mockExamples checks that a mock's OpenAPI document loads and has an
+// example for its operation and status, once the package that reads
+// OpenAPI documents registered it.
+var mockExamples atomic.Pointer[func(Mock) []FieldError]
+
+// RegisterMockExamples installs the check of mocks answered from OpenAPI
+// examples, so that this package, which reads no OpenAPI, still reports a
+// wrong document or operation at its line. check returns paths relative to
+// the mock ("openapi", "operation", "status").
+func RegisterMockExamples(check func(Mock) []FieldError) {
+	mockExamples.Store(&check)
+}
+
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// checkRoutePath validates one route path and adds its template parameters
-// to params. Forms: "/prefix", "=/exact", "~regexp", with "{name}" segments
-// in the first two.
+// checkRoutePath validates one route path and adds its parameters to
+// params. Forms: "/prefix", "=/exact", "~regexp", with "{name}" segments
+// in the first two and named groups in the last.
 func checkRoutePath(path string, params map[string]bool) []string {
 	switch {
 	case strings.HasPrefix(path, "~"):
-		if _, err := regexp.Compile(path[1:]); err != nil {
+		re, err := regexp.Compile(path[1:])
+		if err != nil {
 			return []string{fmt.Sprintf("invalid regular expression %q: %v", path[1:], err)}
+		}
+		for _, name := range re.SubexpNames() {
+			if name != "" {
+				params[name] = true
+			}
 		}
 		return nil
 	case strings.HasPrefix(path, "=/"):
@@ -142,18 +186,21 @@ func checkHost(h string) string {
 	return ""
 }
 
-var placeholderRe = regexp.MustCompile(`\{([^{}]*)\}`)
-
-// aggregate checks an aggregation route's calls: unique keys, known
-// services, and placeholders that name the consumer, a path parameter of the
-// route, or a field of another call, without a cycle between calls.
-func (v *validator) aggregate(p string, calls []AggregateCall, params, services map[string]bool, serviceNames []string) {
+// aggregate checks an aggregation route's calls: keys, services, path
+// templates whose placeholders name the consumer, a parameter of every path
+// of the route, or a field of another call, without a cycle between calls.
+// The data plane parses the templates again, with the same grammar.
+func (v *validator) aggregate(p string, calls []AggregateCall, params []map[string]bool, services map[string]bool, serviceNames []string) {
 	keys := map[string]int{}
 	for i, c := range calls {
 		cp := fmt.Sprintf("%s.aggregate[%d]", p, i)
 		switch _, dup := keys[c.Key]; {
 		case c.Key == "":
 			v.add(cp+".key", "call needs a key (the field of the combined answer)")
+		case c.Key == aggregateErrorsKey:
+			v.add(cp+".key", "key %q is reserved for the calls left out of the answer", c.Key)
+		case !callKeyRe.MatchString(c.Key):
+			v.add(cp+".key", "key %q must be a letter or \"_\" followed by letters, digits, \"_\" or \"-\"", c.Key)
 		case dup:
 			v.add(cp+".key", "duplicate key %q", c.Key)
 		default:
@@ -164,35 +211,123 @@ func (v *validator) aggregate(p string, calls []AggregateCall, params, services 
 		} else if !services[c.Service] {
 			v.add(cp+".service", "%s", didYouMean(fmt.Sprintf("unknown service %q", c.Service), c.Service, serviceNames))
 		}
-		if !strings.HasPrefix(c.Path, "/") {
-			v.add(cp+".path", "path must start with \"/\", got %q", c.Path)
-		}
 		v.nonNegative(cp+".timeout", c.Timeout)
 	}
 	deps := make([][]int, len(calls))
 	for i, c := range calls {
-		for _, m := range placeholderRe.FindAllStringSubmatch(c.Path, -1) {
-			ref := m[1]
+		pp := fmt.Sprintf("%s.aggregate[%d].path", p, i)
+		refs, msg := callPlaceholders(c.Path)
+		if msg != "" {
+			v.add(pp, "%s", msg)
+			continue
+		}
+		for _, ref := range refs {
 			key, _, isField := strings.Cut(ref, ".")
 			switch {
-			case !isField && (ref == "consumer" || params[ref]):
+			case ref == "consumer":
+			case !isField && inEvery(params, ref):
+			case !isField && inAny(params, ref):
+				v.add(pp, "placeholder {%s} is not a parameter of every path of the route; a request on another path would have no value", ref)
 			case isField && key == c.Key:
-				v.add(fmt.Sprintf("%s.aggregate[%d].path", p, i), "placeholder {%s} refers to its own call", ref)
+				v.add(pp, "placeholder {%s} refers to its own call", ref)
 			case isField:
 				j, ok := keys[key]
 				if !ok {
-					v.add(fmt.Sprintf("%s.aggregate[%d].path", p, i), "placeholder {%s} names no call of this route", ref)
+					v.add(pp, "placeholder {%s} names no call of this route", ref)
 					continue
 				}
 				deps[i] = append(deps[i], j)
 			default:
-				v.add(fmt.Sprintf("%s.aggregate[%d].path", p, i), "placeholder {%s} is neither {consumer}, a path parameter of the route, nor {KEY.FIELD} of another call", ref)
+				v.add(pp, "placeholder {%s} is neither {consumer}, a path parameter of the route, nor {KEY.FIELD} of another call", ref)
 			}
 		}
 	}
 	if cycle := findCycle(deps); cycle >= 0 {
 		v.add(fmt.Sprintf("%s.aggregate[%d].path", p, cycle), "calls wait for each other in a cycle")
 	}
+}
+
+// aggregateErrorsKey is the field of an aggregate answer listing failed calls.
+const aggregateErrorsKey = "_errors"
+
+var (
+	callKeyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+	callFieldRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+)
+
+// callPlaceholders returns the placeholders of an aggregate call's path
+// ("consumer", "id", "profile.id"), or what is wrong with the path.
+func callPlaceholders(path string) (refs []string, problem string) {
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Sprintf("path must start with \"/\", got %q", path)
+	}
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c == '#':
+			return nil, "a fragment (#) cannot be sent to a backend"
+		case c == '%':
+			if i+2 >= len(path) || !isHexDigit(path[i+1]) || !isHexDigit(path[i+2]) {
+				return nil, `"%" must start an escape of two hex digits, such as %20`
+			}
+		case c >= 0x80:
+			return nil, "non-ASCII characters must be percent-encoded (as UTF-8)"
+		case c <= ' ' || c == 0x7f || strings.IndexByte("\"<>\\^`|", c) >= 0:
+			return nil, fmt.Sprintf("character %q must be percent-encoded", rune(c))
+		case c == '}':
+			return nil, `"}" without "{"`
+		case c == '{':
+			end := strings.IndexAny(path[i+1:], "{}")
+			if end < 0 || path[i+1+end] == '{' {
+				return nil, fmt.Sprintf("placeholder at column %d is not closed with \"}\"", i+1)
+			}
+			ref := path[i+1 : i+1+end]
+			if msg := checkPlaceholder(ref); msg != "" {
+				return nil, msg
+			}
+			refs = append(refs, ref)
+			i += end + 1
+		}
+	}
+	return refs, ""
+}
+
+func checkPlaceholder(ref string) string {
+	key, field, isField := strings.Cut(ref, ".")
+	switch {
+	case !isField && !identRe.MatchString(ref):
+		return fmt.Sprintf("placeholder {%s}: a name is a letter or \"_\" followed by letters, digits or \"_\"", ref)
+	case isField && (!callKeyRe.MatchString(key) || key == aggregateErrorsKey):
+		return fmt.Sprintf("placeholder {%s}: %q is not a call key", ref, key)
+	case isField:
+		for f := range strings.SplitSeq(field, ".") {
+			if !callFieldRe.MatchString(f) {
+				return fmt.Sprintf("placeholder {%s}: each field after the key is a non-empty name of letters, digits, \"_\" or \"-\"", ref)
+			}
+		}
+	}
+	return ""
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func inEvery(sets []map[string]bool, name string) bool {
+	for _, s := range sets {
+		if !s[name] {
+			return false
+		}
+	}
+	return len(sets) > 0
+}
+
+func inAny(sets []map[string]bool, name string) bool {
+	for _, s := range sets {
+		if s[name] {
+			return true
+		}
+	}
+	return false
 }
 
 // findCycle returns a node on a dependency cycle, or -1.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -75,7 +76,29 @@ func (v *validator) service(p string, s Service) {
 		v.positive(bp+".window", b.Window)
 		v.positive(bp+".open_for", b.OpenFor)
 	}
+	if s.TLS != nil {
+		v.upstreamTLS(p+".tls", s)
+	}
 	v.policies(p+".policies", s.Policies)
+}
+
+// upstreamTLS checks a service's tls block: it must concern an https target
+// and say one thing about trust.
+func (v *validator) upstreamTLS(p string, s Service) {
+	https := false
+	for _, t := range s.Targets {
+		https = https || strings.HasPrefix(strings.ToLower(t.URL), "https://")
+	}
+	if !https {
+		v.add(p, "tls applies to https targets and this service has none")
+	}
+	tc := s.TLS
+	if tc.CA != "" && tc.InsecureSkipVerify {
+		v.add(p+".insecure_skip_verify", "insecure_skip_verify accepts any certificate, so ca would be ignored: set one of them")
+	}
+	if tc.ServerName != "" && !validHostname(tc.ServerName) && net.ParseIP(tc.ServerName) == nil {
+		v.add(p+".server_name", "server_name must be a host name without port, got %q", tc.ServerName)
+	}
 }
 
 func (v *validator) atLeastOne(path string, n int) {

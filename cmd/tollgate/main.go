@@ -24,7 +24,11 @@ const usage = `Usage: tollgate <command> [flags]
 
 Commands:
   run       -c FILE   run the gateway (control plane and data plane in one process)
+  cp        -c FILE   run a control plane: store, admin API, configuration for data planes
+  dp        -c FILE   run a data plane: proxy with the configuration of cluster.control_plane
   validate  -c FILE   check a configuration file
+  import-openapi SPEC --service NAME [--base-path /v1]
+                      print routes (YAML) for an OpenAPI 3 document, one per operation
   version             print the version
 `
 
@@ -40,8 +44,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "cp":
+		return cmdControlPlane(args[1:], stderr)
+	case "dp":
+		return cmdDataPlane(args[1:], stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "import-openapi":
+		return cmdImportOpenAPI(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tollgate %s\n", version)
 		return 0
@@ -113,22 +123,84 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	a, err := app.New(opts)
 	if err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintln(stderr, e.Error())
-			}
-		} else {
-			fmt.Fprintf(stderr, "tollgate: %v\n", err)
-		}
-		return 1
+		return startFailed(err, stderr)
 	}
 	if err := a.Start(); err != nil {
 		fmt.Fprintf(stderr, "tollgate: %v\n", err)
 		return 1
 	}
 	log.Info("tollgate started", "proxy", a.ProxyAddr(), "admin", a.AdminAddr(), "version", version)
+	return serveUntilSignal(a, log)
+}
 
+// cmdControlPlane runs `tollgate cp`.
+func cmdControlPlane(args []string, stderr io.Writer) int {
+	path, ok := configFlag("cp", args, stderr)
+	if !ok {
+		return 2
+	}
+	if path == "" {
+		path = "tollgate.yaml"
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	c, err := app.NewControlPlane(app.Options{ConfigPath: path, Logger: log})
+	if err != nil {
+		return startFailed(err, stderr)
+	}
+	if err := c.Start(); err != nil {
+		fmt.Fprintf(stderr, "tollgate: %v\n", err)
+		return 1
+	}
+	log.Info("tollgate control plane started", "admin", c.AdminAddr(), "cluster", c.ClusterAddr(), "config_version", c.Version(), "version", version)
+	return serveUntilSignal(c, log)
+}
+
+// cmdDataPlane runs `tollgate dp`.
+func cmdDataPlane(args []string, stderr io.Writer) int {
+	path, ok := configFlag("dp", args, stderr)
+	if !ok {
+		return 2
+	}
+	if path == "" {
+		path = "tollgate.yaml"
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	d, err := app.NewDataPlane(app.Options{ConfigPath: path, Logger: log})
+	if err != nil {
+		return startFailed(err, stderr)
+	}
+	if err := d.Start(); err != nil {
+		fmt.Fprintf(stderr, "tollgate: %v\n", err)
+		return 1
+	}
+	log.Info("tollgate data plane started", "proxy", d.ProxyAddr(), "admin", d.AdminAddr(), "node", d.Status().NodeID, "version", version)
+	return serveUntilSignal(d, log)
+}
+
+// startFailed prints why a server could not be made: one line per problem
+// of the configuration file.
+func startFailed(err error, stderr io.Writer) int {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(stderr, e.Error())
+		}
+	} else {
+		fmt.Fprintf(stderr, "tollgate: %v\n", err)
+	}
+	return 1
+}
+
+// server is what run, cp and dp start.
+type server interface {
+	Reload() error
+	ReopenLogs() error
+	Shutdown(context.Context) error
+	Errors() <-chan error
+}
+
+// serveUntilSignal reloads on SIGHUP and drains on SIGTERM or SIGINT.
+func serveUntilSignal(a server, log *slog.Logger) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for {

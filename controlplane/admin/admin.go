@@ -52,6 +52,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Purge empties response caches (see cache.go): route "" for all of
+	// them, key "" for a whole route. nil: this process serves no cache.
+	Purge func(route, key string) (int, error)
 }
 
 // API serves the admin API.
@@ -156,6 +159,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /api/config/versions/{n}", a.read(a.getVersion))
 	mux.Handle("POST /api/config/versions/{n}/rollback", a.write(a.rollback))
 	mux.Handle("GET /api/cluster/nodes", a.read(a.listNodes))
+	a.cacheRoutes(mux)
 	mux.HandleFunc("GET /api/openapi.json", serveOpenAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such admin endpoint", nil)

@@ -6,8 +6,8 @@
 // pointer swap, so a reload never blocks or fails a request: requests that
 // started on the old snapshot finish on it. The request path reads as one
 // chain: snapshot load, path normalization, router match, then the route's
-// action (mock answer or proxy.Forward), then metrics and the access log when
-// the last body byte has been handed to the client.
+// action (mock answer, aggregation or proxy.Forward), then metrics and the
+// access log when the last body byte has been handed to the client.
 package engine
 
 import (
@@ -266,6 +266,10 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 	}
 	if r.mock != nil {
 		x.serveMock(ctx, r.mock)
+		return
+	}
+	if r.aggregate != nil {
+		x.serveAggregate(ctx, m, query)
 		return
 	}
 

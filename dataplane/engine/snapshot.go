@@ -6,15 +6,18 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/dataplane/policy"
+	"github.com/tollgate/tollgate/dataplane/proxy"
 	"github.com/tollgate/tollgate/dataplane/router"
 	"github.com/tollgate/tollgate/dataplane/upstream"
 	"github.com/tollgate/tollgate/observe/metrics"
+	"github.com/tollgate/tollgate/openapi"
 	"github.com/valyala/fasthttp"
 )
 
@@ -39,11 +42,12 @@ type snapshot struct {
 
 type route struct {
 	name         string
-	service      *service // nil for a mock route
+	service      *service // nil for a mock or aggregate route
 	stripPath    bool
 	preserveHost bool
 	websocket    bool
 	mock         *mockResponse
+	aggregate    *aggregation
 	metrics      *metrics.RouteMetrics
 	// chain is the route's policies; nil when it has none.
 	chain *policy.Chain
@@ -114,22 +118,13 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 			responseTimeout: svc.Timeouts.Response.Or(30 * time.Second),
 		}
 		s.services[svc.Name] = sv
-		h2c := 0
-		for _, t := range pool.Targets() {
-			if t.Scheme == "h2c" {
-				h2c++
-			}
+		clients, err := e.opts.Transport.ForService(pool, proxy.ServiceOptions{
+			Connect: svc.Timeouts.Connect.Or(2 * time.Second), TLS: svc.TLS,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("services[%d] (%s): %w", i, svc.Name, err)
 		}
-		connect := svc.Timeouts.Connect.Or(2 * time.Second)
-		sv.dial = func(t *upstream.Target) (net.Conn, error) { return e.opts.Transport.DialTarget(t, connect) }
-		switch h2c {
-		case 0:
-			sv.clients = e.opts.Transport.Clients(pool, connect)
-		case len(pool.Targets()):
-			sv.h2 = e.opts.Transport.H2Clients(pool, connect)
-		default:
-			return nil, fmt.Errorf("services[%d] (%s): h2c targets cannot be mixed with http or https ones", i, svc.Name)
-		}
+		sv.clients, sv.h2, sv.dial = clients.H1, clients.H2, clients.Dial
 		switch hash := svc.HashOn; {
 		case hash == "ip":
 			sv.hashOn = hashIP
@@ -150,21 +145,25 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 	s.routes = make([]route, len(cfg.Routes))
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
-		if len(rc.Aggregate) > 0 {
-			return nil, fmt.Errorf("routes[%d] (%s): aggregate routes are not supported by this build", i, rc.Name)
-		}
 		r := route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost,
 			websocket: rc.WebSocket == nil || *rc.WebSocket}
-		if rc.Mock != nil {
-			r.mock = compileMock(rc.Mock)
-		} else {
+		switch {
+		case len(rc.Aggregate) > 0:
+			if r.aggregate, err = s.compileAggregation(rc); err != nil {
+				return nil, fmt.Errorf("routes[%d] (%s): %w", i, rc.Name, err)
+			}
+		case rc.Mock != nil:
+			if r.mock, err = compileMock(rc.Mock); err != nil {
+				return nil, fmt.Errorf("routes[%d] (%s): mock: %w", i, rc.Name, err)
+			}
+		default:
 			r.service = s.services[rc.Service]
 			if r.service == nil {
 				return nil, fmt.Errorf("routes[%d] (%s): unknown service %q", i, rc.Name, rc.Service)
 			}
 		}
 		svcName := rc.Service
-		if r.mock != nil {
+		if r.service == nil {
 			svcName = ""
 		}
 		r.metrics = e.opts.Metrics.Route(rc.Name, svcName)
@@ -191,7 +190,7 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 	return s, nil
 }
 
-// serviceName is the route's service, "" for a mock route.
+// serviceName is the route's service, "" for a mock or aggregate route.
 func (r *route) serviceName() string {
 	if r.service == nil {
 		return ""
@@ -209,15 +208,29 @@ func (s *snapshot) release() {
 	}
 }
 
-func compileMock(m *config.Mock) *mockResponse {
+// compileMock makes a mock's answer once: the static one, or the example
+// of an OpenAPI operation, with the mock's own headers over the example's.
+func compileMock(m *config.Mock) (*mockResponse, error) {
 	mr := &mockResponse{status: m.Status, body: []byte(m.Body)}
+	headers := m.Headers
+	if m.OpenAPI != "" {
+		status, example, body, err := openapi.MockResponse(m.OpenAPI, m.Operation, m.Status)
+		if err != nil {
+			return nil, err
+		}
+		mr.status, mr.body = status, body
+		for k, v := range m.Headers { // example's names are canonical
+			example[textproto.CanonicalMIMEHeaderKey(k)] = v
+		}
+		headers = example
+	}
 	if mr.status == 0 {
 		mr.status = 200
 	}
-	for k, v := range m.Headers {
+	for k, v := range headers {
 		mr.headers = append(mr.headers, [2]string{k, v})
 	}
-	return mr
+	return mr, nil
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

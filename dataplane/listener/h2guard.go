@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -122,6 +121,8 @@ type h2Guard struct {
 
 	// cutOff: the guard closes the connection itself, after its GOAWAY.
 	cutOff atomic.Bool
+	// onCutoff, if set, is told why.
+	onCutoff func(reason string)
 }
 
 // headerBlock is the state of the header block being read.
@@ -135,8 +136,9 @@ type headerBlock struct {
 
 // newH2Guard guards conn, whose client preface has been read; buffered
 // holds the bytes read after it.
-func newH2Guard(conn net.Conn, buffered []byte, maxFrame int, lim *h2Limits) net.Conn {
-	g := &h2Guard{Conn: conn, lim: lim, maxFrame: maxFrame}
+// onCutoff, if not nil, is called when the guard cuts the connection off.
+func newH2Guard(conn net.Conn, buffered []byte, maxFrame int, lim *h2Limits, onCutoff func(reason string)) net.Conn {
+	g := &h2Guard{Conn: conn, lim: lim, maxFrame: maxFrame, onCutoff: onCutoff}
 	g.buf = make([]byte, max(guardBufSize, len(buffered)))
 	g.w = copy(g.buf, buffered)
 	// The server's decoder has the protocol's default table size; so has
@@ -447,28 +449,14 @@ func (g *h2Guard) flood(abuse string) bool {
 	g.dead = true
 	g.ready, g.pass = 0, 0
 	g.r, g.w = 0, 0
+	if g.onCutoff != nil {
+		g.onCutoff(abuse)
+	}
 	g.goAway(http2.ErrCodeEnhanceYourCalm, abuse)
-	g.lingeringClose()
+	// Gently: the client gets the GOAWAY with the rest of what it had not
+	// read yet.
+	lingeringClose(g.Conn, goAwayWait, lingerMax)
 	return true
-}
-
-// lingeringClose closes the connection after a GOAWAY: the sending side
-// first, then, once the client has had a moment to read, the whole.
-// Closing at once with the client's frames unread would reset the
-// connection, and the client would lose the GOAWAY with the rest of what
-// it had not read yet.
-func (g *h2Guard) lingeringClose() {
-	raw := g.Conn
-	if tc, ok := raw.(*tls.Conn); ok {
-		// No close_notify: it could wait on a client that does not read.
-		raw = tc.NetConn()
-	}
-	if cw, ok := raw.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-		raw.SetReadDeadline(time.Now().Add(goAwayWait))
-		io.Copy(io.Discard, io.LimitReader(raw, lingerMax))
-	}
-	raw.Close()
-	g.Conn.Close()
 }
 
 // Close closes the connection, unless the guard is closing it itself.

@@ -49,7 +49,7 @@ func BenchmarkHTTP2(b *testing.B) {
 					io.Copy(io.Discard, ctx.RequestBodyStream())
 				}
 				ctx.WriteString("ok")
-			}), 10*time.Second)
+			}), 10*time.Second, 16<<10)
 			m.guard = guard
 			go m.Serve()
 			defer m.Shutdown(context.Background())
@@ -131,7 +131,7 @@ func BenchmarkH2GuardRead(b *testing.B) {
 				for done := 0; done < b.N; done += 1000 {
 					var conn net.Conn = &memConn{r: bytes.NewReader(data)}
 					if guard {
-						conn = newH2Guard(conn, nil, maxFrameSize, &limits)
+						conn = newH2Guard(conn, nil, maxFrameSize, &limits, nil)
 					}
 					fr := http2.NewFramer(io.Discard, conn)
 					fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)

@@ -24,10 +24,16 @@ type h2Server struct {
 // refused.
 const maxFrameSize = 16 << 10
 
-func newH2Server(readHeaderTimeout time.Duration) *h2Server {
+// newH2Server makes the server. maxHeaderBytes bounds a request's header
+// list, in HPACK's measure (each field's name and value, plus 32); Go adds
+// room for ten fields' overhead to it, advertises the sum as
+// SETTINGS_MAX_HEADER_LIST_SIZE and answers a larger list 431 (RFC 9113
+// section 10.5.1).
+func newH2Server(readHeaderTimeout time.Duration, maxHeaderBytes int) *h2Server {
 	s := &h2Server{
 		base: &http.Server{
 			ReadHeaderTimeout: readHeaderTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
 			IdleTimeout:       2 * time.Minute,
 			HTTP2: &http.HTTP2Config{
 				MaxConcurrentStreams: 250,

@@ -1,7 +1,9 @@
 // Package listener runs the proxy's client-facing HTTP/1.1 servers with the
-// edge limits of the configuration and drains them gracefully. HTTP/2 is
-// served beside HTTP/1.1 on the same ports (mux.go), each connection behind
-// a guard that cuts off floods (h2guard.go).
+// edge limits of the configuration and drains them gracefully. Each HTTP/1.1
+// connection is read through a check of its raw request heads and closed
+// gently when a request was cut short (edgeconn.go). HTTP/2 is served beside
+// HTTP/1.1 on the same ports (mux.go), each connection behind a guard that
+// cuts off floods (h2guard.go).
 package listener
 
 import (
@@ -11,18 +13,26 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/dataplane/edge"
 	"github.com/tollgate/tollgate/dataplane/proxy"
 	"github.com/valyala/fasthttp"
 )
 
 // Server is one proxy listener.
 type Server struct {
-	srv     *fasthttp.Server
-	ln      net.Listener
-	handler fasthttp.RequestHandler
-	timeout time.Duration
-	http2   bool
-	mux     *Mux
+	// OnH2Cutoff, when set (before Listen), is called each time the HTTP/2
+	// guard cuts a connection off, with what the client abused ("PING
+	// flood", "rapid reset", ...: the GOAWAY's debug data). It runs on the
+	// connection's goroutine: keep it short (count it).
+	OnH2Cutoff func(reason string)
+
+	srv       *fasthttp.Server
+	ln        net.Listener
+	handler   fasthttp.RequestHandler
+	timeout   time.Duration
+	maxHeader int
+	http2     bool
+	mux       *Mux
 }
 
 // New configures a server for handler with the edge limits of cfg.
@@ -36,7 +46,12 @@ func New(cfg *config.Server, handler fasthttp.RequestHandler) *Server {
 		maxBody = 10 << 20
 	}
 	srv := &fasthttp.Server{
-		Handler:      handler,
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			handler(ctx)
+			if ctx.Hijacked() {
+				markHijacked(ctx)
+			}
+		},
 		ErrorHandler: errorHandler,
 		// The request head must fit in the read buffer, so its size is the
 		// header limit: a larger head is answered 431.
@@ -56,15 +71,22 @@ func New(cfg *config.Server, handler fasthttp.RequestHandler) *Server {
 		SecureErrorLogMessage:        true,
 		Logger:                       quietLogger{},
 		// A client that waits for 100 Continue before sending an oversize
-		// body is refused without it.
+		// body is refused without it. The decision cannot wait for the
+		// route (and its request-size-limit): fasthttp sends 100 Continue,
+		// then reads the first bytes of the body, before the handler runs.
 		ExpectHandler: func(ctx *fasthttp.RequestCtx) int {
 			if ctx.Request.Header.ContentLength() > int(maxBody) {
+				// fasthttp asks ExpectHandler to leave the response alone,
+				// but sends it as it stands, with the status returned, and
+				// closes the connection (TestExpectContinueOversize in
+				// dataplane/engine holds it to that).
+				proxy.WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, proxy.CodeBodyTooLarge, "request body too large", "")
 				return fasthttp.StatusRequestEntityTooLarge
 			}
 			return fasthttp.StatusContinue
 		},
 	}
-	return &Server{srv: srv, handler: handler, timeout: srv.ReadTimeout}
+	return &Server{srv: srv, handler: handler, timeout: srv.ReadTimeout, maxHeader: maxHeader}
 }
 
 // Listen binds addr.
@@ -89,7 +111,8 @@ func (s *Server) EnableHTTP2() { s.http2 = true }
 func (s *Server) bind(ln net.Listener) {
 	s.ln = ln
 	if s.http2 {
-		s.mux = NewMux(ln, HTTP2Handler(s.handler), s.timeout)
+		s.mux = NewMux(ln, HTTP2Handler(s.handler), s.timeout, s.maxHeader)
+		s.mux.onCutoff = s.OnH2Cutoff
 	}
 }
 
@@ -100,7 +123,7 @@ func (s *Server) Serve() error {
 		go s.mux.Serve()
 		ln = s.mux.HTTP1Listener()
 	}
-	err := s.srv.Serve(ln)
+	err := s.srv.Serve(edgeListener{ln})
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -131,6 +154,8 @@ func errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	status, code, msg := fasthttp.StatusBadRequest, proxy.CodeBadRequest, "malformed request"
 	var small *fasthttp.ErrSmallBuffer
 	switch {
+	case errors.Is(err, edge.ErrBareLineEnding):
+		msg = "malformed request: " + edge.ErrBareLineEnding.Error()
 	case errors.As(err, &small):
 		status, code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large", "request header too large"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):

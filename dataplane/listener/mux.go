@@ -26,8 +26,9 @@ type Mux struct {
 	handler http.Handler
 	h2      *h2Server
 	// guard is off only to measure what it costs.
-	guard  bool
-	limits *h2Limits
+	guard    bool
+	limits   *h2Limits
+	onCutoff func(reason string) // see Server.OnH2Cutoff
 
 	mu      sync.Mutex
 	closing bool
@@ -37,11 +38,12 @@ type Mux struct {
 
 // NewMux serves HTTP/2 connections of ln with handler; HTTP/1.1 connections
 // are accepted from HTTP1Listener. detectTimeout bounds the TLS handshake or
-// the wait for a connection's first bytes.
-func NewMux(ln net.Listener, handler http.Handler, detectTimeout time.Duration) *Mux {
+// the wait for a connection's first bytes; maxHeaderBytes bounds an HTTP/2
+// request's header list.
+func NewMux(ln net.Listener, handler http.Handler, detectTimeout time.Duration, maxHeaderBytes int) *Mux {
 	return &Mux{
 		ln: ln, timeout: detectTimeout, h1: newChanListener(ln.Addr()), handler: handler,
-		h2: newH2Server(detectTimeout), guard: true, limits: &defaultH2Limits,
+		h2: newH2Server(detectTimeout, maxHeaderBytes), guard: true, limits: &defaultH2Limits,
 		conns: map[net.Conn]struct{}{},
 	}
 }
@@ -119,7 +121,7 @@ func (m *Mux) serveHTTP2(conn net.Conn, buffered []byte) {
 	}()
 	served := conn
 	if m.guard {
-		served = newH2Guard(conn, buffered, maxFrameSize, m.limits)
+		served = newH2Guard(conn, buffered, maxFrameSize, m.limits, m.onCutoff)
 	} else if len(buffered) > 0 {
 		served = &prefixConn{Conn: conn, prefix: buffered}
 	}

@@ -86,7 +86,7 @@ func (c *Certificates) Reload(cfg *config.TLS, baseDir string) error {
 			}
 		}
 	}
-	if set.fallback == nil && len(errs) == 0 {
+	if set.fallback == nil && len(errs) == 0 && cfg.ACME == nil { // else ACME provides them
 		errs = append(errs, errors.New("server.tls.certificates: at least one certificate is needed"))
 	}
 	if len(errs) > 0 {

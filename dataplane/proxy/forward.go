@@ -1,15 +1,21 @@
 // Package proxy is the forwarding step of the data plane: it turns a routed
 // client request into an upstream request, sends it through the target's
-// pooled HTTP/1.1 client with retries to other targets, and streams the answer
-// back. It also writes the gateway's own JSON errors.
+// pooled client with retries to other targets, and streams the answer back.
+// It also writes the gateway's own JSON errors.
 //
 // The HTTP/1.1 path uses fasthttp on both sides because, measured side by side
 // with nginx on the same machine, it was the only Go engine pair that came
 // close to nginx (net/http on either side cost about a third of the
-// throughput). Bodies are streamed in both directions, never held whole.
+// throughput). HTTP/2 upstreams (h2c targets, and https targets that choose
+// h2 by ALPN, see tlsupstream.go) go through net/http's HTTP/2 transport,
+// which gRPC needs: both directions stream at once and trailers come back.
+// Each attempt takes the client of the target it picked, so a service may
+// mix https targets that answered differently. Bodies are streamed in both
+// directions, never held whole.
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -86,10 +92,6 @@ type Finisher interface {
 // Forward returns when the whole response is already in ctx.Response, or
 // later when the streamed body has been written.
 func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
-	if r.H2 != nil {
-		forwardH2(ctx, r, res, fin)
-		return
-	}
 	cl, hasBody := requestBody(ctx)
 	up := &ctx.Request
 	if rewriteInPlace(ctx, hasBody) {
@@ -120,20 +122,48 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 		if !r.PreserveHost {
 			up.Header.SetHost(t.Host)
 		}
-		// The Host header set above is what goes out, on a retry too: without
-		// UseHostHeader fasthttp would write the host of the URI it parsed on
-		// the first attempt. The scheme must match the target's client.
-		up.UseHostHeader = true
-		if t.Scheme == "https" {
-			up.URI().SetSchemeBytes(schemeHTTPS)
-		} else {
-			up.URI().SetSchemeBytes(schemeHTTP)
+		c, h2, err := pickClient(r.Clients, r.H2, t)
+		var h2req *http.Request
+		var h2cancel context.CancelFunc
+		if h2 != nil {
+			if h2req, h2cancel, err = newH2Request(ctx, r, res, up, t, cl, hasBody); err != nil {
+				fasthttp.ReleaseResponse(resp)
+				res.Status, res.Code = fasthttp.StatusBadRequest, CodeBadRequest
+				answerError(ctx, r, res, fin, "invalid request target")
+				return
+			}
 		}
-		up.SetTimeout(r.ResponseTimeout)
 		start := time.Now()
 		r.Pool.Start(t)
-		err := r.Clients[t.Index].Do(up, resp)
+		var h2resp *http.Response
+		switch {
+		case err != nil: // an https target could not be reached to learn its protocol
+		case h2 != nil:
+			if h2resp, err = h2.RoundTrip(h2req); err != nil {
+				h2cancel()
+			}
+		default:
+			// The Host header set above is what goes out, on a retry too:
+			// without UseHostHeader fasthttp would write the host of the URI
+			// it parsed on the first attempt. The scheme must match the
+			// target's client.
+			up.UseHostHeader = true
+			if t.Scheme == "https" {
+				up.URI().SetSchemeBytes(schemeHTTPS)
+			} else {
+				up.URI().SetSchemeBytes(schemeHTTP)
+			}
+			up.SetTimeout(r.ResponseTimeout)
+			err = c.Do(up, resp)
+		}
 		res.Upstream = time.Since(start)
+		if err == nil && h2resp != nil {
+			r.Pool.Done(t, upstream.Outcome{Status: h2resp.StatusCode, Duration: res.Upstream})
+			res.Err = nil
+			fasthttp.ReleaseResponse(resp)
+			answerH2(ctx, r, res, fin, h2resp, h2cancel)
+			return
+		}
 		if err == nil {
 			r.Pool.Done(t, upstream.Outcome{Status: resp.StatusCode(), Duration: res.Upstream})
 			res.Err = nil
@@ -327,12 +357,14 @@ var (
 	schemeHTTPS = []byte("https")
 )
 
+// classify sorts a transport error of either client: fasthttp's for
+// HTTP/1.1, net/http's (a context deadline for timeouts) for HTTP/2.
 func classify(err error) upstream.Failure {
 	var de *errDial
 	switch {
 	case errors.As(err, &de), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, fasthttp.ErrNoFreeConns):
 		return upstream.ConnectFailed
-	case errors.Is(err, fasthttp.ErrTimeout):
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return upstream.Timeout
 	}
 	return upstream.Reset
@@ -343,7 +375,8 @@ func classify(err error) upstream.Failure {
 // 502 when it refused or broke the connection.
 func failureStatus(err error) (int, string, string) {
 	var de *errDial
-	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &de) && de.Timeout()) {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &de) && de.Timeout()) {
 		return fasthttp.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream service did not answer in time"
 	}
 	return fasthttp.StatusBadGateway, CodeUpstreamUnavailable, "the upstream service is unavailable"

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -16,7 +15,8 @@ import (
 
 // H2Clients returns HTTP/2 clients (h2c: HTTP/2 without TLS, as gRPC
 // backends speak it) for a pool's targets, indexed by Target.Index. Like the
-// HTTP/1.1 clients they are kept across reloads.
+// HTTP/1.1 clients they are kept across reloads. (HTTP/2 over TLS is in
+// tlsupstream.go.)
 func (t *Transport) H2Clients(pool *upstream.Pool, connectTimeout time.Duration) []http.RoundTripper {
 	targets := pool.Targets()
 	out := make([]http.RoundTripper, len(targets))
@@ -50,118 +50,105 @@ func (t *Transport) H2Clients(pool *upstream.Pool, connectTimeout time.Duration)
 	return out
 }
 
-// forwardH2 is Forward for services whose targets speak HTTP/2 in clear
-// (gRPC). The request and the answer stream in both directions at once, and
-// the upstream's trailers are passed on to HTTP/2 clients.
-func forwardH2(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
-	up := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(up)
-	prepareRequest(ctx, r, up)
-	cl, hasBody := requestBody(ctx)
-	// "TE: trailers" is the one TE value HTTP/2 allows, and gRPC needs it.
-	trailersTE := strings.EqualFold(strings.TrimSpace(string(ctx.Request.Header.Peek("Te"))), "trailers")
+// newH2Request makes the HTTP/2 request of one attempt on t from the
+// prepared upstream request up: its headers (Host, framing and connection
+// headers aside), the client's body, "TE: trailers" when the client sent it
+// (the one TE value HTTP/2 allows, and gRPC needs it), and a context bounded
+// by the response timeout, whose cancel ends the exchange.
+func newH2Request(ctx *fasthttp.RequestCtx, r *Request, res *Result, up *fasthttp.Request, t *upstream.Target, cl int, hasBody bool) (*http.Request, context.CancelFunc, error) {
+	scheme := "http://"
+	if t.Scheme == "https" {
+		scheme = "https://"
+	}
+	reqCtx, cancel := context.WithTimeout(context.Background(), r.ResponseTimeout)
+	var body io.Reader
+	if hasBody {
+		body = &res.body
+	}
+	req, err := http.NewRequestWithContext(reqCtx, string(up.Header.Method()), scheme+t.Host+string(r.URI), body)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	req.ContentLength = int64(cl)
+	if !hasBody {
+		req.ContentLength = 0
+	}
+	for k, v := range up.Header.All() {
+		switch string(k) {
+		case "Host", "Content-Length", "Transfer-Encoding", "Connection":
+			continue
+		}
+		req.Header.Add(string(k), string(v))
+	}
+	req.Host = string(up.Header.Host()) // the target's, or the client's with preserve_host
+	if strings.EqualFold(strings.TrimSpace(string(ctx.Request.Header.Peek("Te"))), "trailers") {
+		req.Header.Set("Te", "trailers")
+	}
+	return req, cancel, nil
+}
 
-	for attempt := 1; ; attempt++ {
-		t := res.pick(ctx, r, fin)
-		if t == nil {
-			return
+// answerH2 passes an HTTP/2 upstream answer on to the client: the head at
+// once, the body streamed with the upstream's trailers offered at its end
+// (to HTTP/2 clients), or, for a small body of known length without
+// trailers, read whole as Forward does for HTTP/1.1.
+func answerH2(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher, resp *http.Response, cancel context.CancelFunc) {
+	res.Status = resp.StatusCode
+	ctx.Response.SetStatusCode(resp.StatusCode)
+	out := &ctx.Response.Header
+	for k, vs := range resp.Header {
+		if isHopByHop([]byte(k)) {
+			continue
 		}
-		reqCtx, cancel := context.WithTimeout(context.Background(), r.ResponseTimeout)
-		var body io.Reader
-		if hasBody {
-			res.body = clientBody{r: ctx.RequestBodyStream(), conn: ctx.Conn(), idle: r.BodyTimeout, limit: r.BodyLimit}
-			body = &res.body
+		for _, v := range vs {
+			out.Add(k, v)
 		}
-		req, err := http.NewRequestWithContext(reqCtx, string(ctx.Method()), "http://"+t.Host+string(r.URI), body)
-		if err != nil {
-			cancel()
-			res.Status, res.Code = fasthttp.StatusBadRequest, CodeBadRequest
-			answerError(ctx, r, res, fin, "invalid request target")
-			return
-		}
-		req.ContentLength = int64(cl)
-		if !hasBody {
-			req.ContentLength = 0
-		}
-		for k, v := range up.Header.All() {
-			switch string(k) {
-			case "Host", "Content-Length", "Transfer-Encoding", "Connection":
-				continue
-			}
-			req.Header.Add(string(k), string(v))
-		}
-		req.Host = t.Host
-		if r.PreserveHost {
-			req.Host = string(ctx.Request.Header.Host())
-		}
-		if trailersTE {
-			req.Header.Set("Te", "trailers")
-		}
-		start := time.Now()
-		r.Pool.Start(t)
-		resp, err := r.H2[t.Index].RoundTrip(req)
-		res.Upstream = time.Since(start)
-		if err != nil {
-			cancel()
-			if res.body.err != nil {
-				r.Pool.Done(t, upstream.Outcome{Duration: res.Upstream})
-				var msg string
-				res.Status, res.Code, msg = bodyFailure(res.body.err)
-				answerError(ctx, r, res, fin, msg)
-				return
-			}
-			failure := h2Failure(err)
-			r.Pool.Done(t, upstream.Outcome{Err: failure, Duration: res.Upstream})
-			res.Err = err
-			if attempt < r.Pool.Attempts() && failure == upstream.ConnectFailed {
-				continue
-			}
-			status, code, msg := fasthttp.StatusBadGateway, CodeUpstreamUnavailable, "the upstream service is unavailable"
-			if failure == upstream.Timeout {
-				status, code, msg = fasthttp.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream service did not answer in time"
-			}
-			res.Status, res.Code = status, code
-			WriteError(ctx, status, code, msg, string(r.RequestID))
-			fin.Finish(int64(len(ctx.Response.Body())), nil)
-			return
-		}
-		r.Pool.Done(t, upstream.Outcome{Status: resp.StatusCode, Duration: res.Upstream})
-		res.Status = resp.StatusCode
-		ctx.Response.SetStatusCode(resp.StatusCode)
-		out := &ctx.Response.Header
-		for k, vs := range resp.Header {
-			if isHopByHop([]byte(k)) {
-				continue
-			}
-			for _, v := range vs {
-				out.Add(k, v)
-			}
-		}
-		if len(out.Peek("X-Request-Id")) == 0 {
-			out.SetCanonical(hdrXRequestID, r.RequestID)
-		}
-		size := int(resp.ContentLength)
-		if size < 0 {
-			size = -1
-		}
-		ctx.Response.SetBodyStream(&h2Body{resp: resp, cancel: cancel, fin: fin}, size)
-		if size >= 0 {
-			out.Set("Content-Length", strconv.Itoa(size))
-		}
+	}
+	if len(out.Peek("X-Request-Id")) == 0 {
+		out.SetCanonical(hdrXRequestID, r.RequestID)
+	}
+	if ctx.Request.Header.ConnectionClose() {
+		out.SetConnectionClose()
+	}
+	size := int(resp.ContentLength)
+	if size < 0 {
+		size = -1
+	}
+	if size >= 0 && size <= max(maxBufferedBody, r.BufferResponse) && len(resp.Trailer) == 0 {
+		readWholeH2(ctx, r, res, fin, resp, cancel, size)
 		return
+	}
+	ctx.Response.SetBodyStream(&h2Body{resp: resp, cancel: cancel, fin: fin}, size)
+	if size >= 0 {
+		out.Set("Content-Length", strconv.Itoa(size))
 	}
 }
 
-// h2Failure sorts an HTTP/2 client error like classify does for HTTP/1.1.
-func h2Failure(err error) upstream.Failure {
-	var de *errDial
-	switch {
-	case errors.As(err, &de):
-		return upstream.ConnectFailed
-	case errors.Is(err, context.DeadlineExceeded):
-		return upstream.Timeout
+// readWholeH2 is forwardSmallBody for an HTTP/2 answer of size bytes.
+func readWholeH2(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher, resp *http.Response, cancel context.CancelFunc, size int) {
+	defer cancel()
+	bp := smallBodyPool.Get().(*[]byte)
+	defer smallBodyPool.Put(bp)
+	buf := *bp
+	if size > maxBufferedBody {
+		buf = make([]byte, size+1) // asked for by a policy (BufferResponse)
 	}
-	return upstream.Reset
+	_, err := io.ReadFull(resp.Body, buf[:size])
+	if err == nil {
+		if n, perr := resp.Body.Read(buf[size : size+1]); n != 0 || perr != io.EOF {
+			err = errTrailingBody
+		}
+	}
+	resp.Body.Close()
+	if err != nil {
+		res.Err = err
+		res.Status, res.Code = fasthttp.StatusBadGateway, CodeUpstreamUnavailable
+		ctx.Response.Header.Reset()
+		answerError(ctx, r, res, fin, "the upstream service is unavailable")
+		return
+	}
+	ctx.Response.SetBody(buf[:size])
+	fin.Finish(int64(size), nil)
 }
 
 // h2Body streams an HTTP/2 upstream answer to the client and, once it has

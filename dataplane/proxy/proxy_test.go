@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,6 +63,8 @@ func TestFailureMapping(t *testing.T) {
 		{"refused, wrapped", fmt.Errorf("do: %w", refusedDial), upstream.ConnectFailed, 502, CodeUpstreamUnavailable},
 		{"connect timeout", timeoutDial, upstream.ConnectFailed, 504, CodeUpstreamTimeout},
 		{"response timeout", fasthttp.ErrTimeout, upstream.Timeout, 504, CodeUpstreamTimeout},
+		{"HTTP/2 response timeout", fmt.Errorf("h2: %w", context.DeadlineExceeded), upstream.Timeout, 504, CodeUpstreamTimeout},
+		{"handshake timeout", &errDial{err: context.DeadlineExceeded}, upstream.ConnectFailed, 504, CodeUpstreamTimeout},
 		{"closed early", fasthttp.ErrConnectionClosed, upstream.Reset, 502, CodeUpstreamUnavailable},
 		{"other", errors.New("malformed response"), upstream.Reset, 502, CodeUpstreamUnavailable},
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -159,13 +160,29 @@ func closeWrite(c net.Conn) {
 	}
 }
 
-// DialTarget opens a connection of its own to a target, for tunnels.
-func (t *Transport) DialTarget(tg *upstream.Target, connectTimeout time.Duration) (net.Conn, error) {
-	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
-	if tg.Scheme != "https" {
-		return d.Dial("tcp", tg.Addr)
+// dialer returns the function that opens a connection of its own to a
+// target, for tunnels: TCP, and TLS offering only HTTP/1.1 for an https
+// target, verified as the service says.
+func (t *Transport) dialer(connect time.Duration, vt *verification) func(*upstream.Target) (net.Conn, error) {
+	return func(tg *upstream.Target) (net.Conn, error) {
+		d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+		ctx := context.Background()
+		if connect > 0 { // the TLS handshake counts as connecting too
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, connect)
+			defer cancel()
+		}
+		conn, err := t.dialTCP(ctx, tg.Addr, d)
+		if err != nil || tg.Scheme != "https" {
+			return conn, err
+		}
+		cfg := t.tlsConfig(tg.Addr, vt)
+		cfg.NextProtos = []string{"http/1.1"}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return tc, nil
 	}
-	cfg := t.tlsConfig(tg.Addr)
-	cfg.NextProtos = []string{"http/1.1"}
-	return tls.DialWithDialer(d, "tcp", tg.Addr, cfg)
 }

@@ -29,6 +29,9 @@ type pattern struct {
 
 	segs          []segment // kindPrefix: literal or param segments
 	trailingSlash bool      // kindPrefix: "/users/" needs a slash after "users"
+	// wholePath marks an exact template ("=/orders/{id}"): kept in the
+	// trie like a template, but it matches only when the path ends there.
+	wholePath bool
 
 	re         *regexp.Regexp // kindRegex
 	anchored   bool           // kindRegex: starts with ^ or \A, so PrefixLen is the match length
@@ -46,6 +49,13 @@ func parsePattern(raw string) (*pattern, error) {
 	switch {
 	case raw == "":
 		return nil, errors.New("empty path")
+	case raw[0] == '=' && strings.ContainsAny(raw, "{}"):
+		p, err := parseTemplate(raw[1:])
+		if err != nil {
+			return nil, err
+		}
+		p.raw, p.wholePath = raw, true
+		return p, nil
 	case raw[0] == '=':
 		p, err := NormalizePathString(raw[1:])
 		if err != nil {

@@ -554,3 +554,47 @@ func TestImportsOnlyStandardLibrary(t *testing.T) {
 		}
 	}
 }
+
+func TestExactTemplates(t *testing.T) {
+	r, err := Compile([]Route{
+		{ID: 0, Paths: []string{"=/orders/{id}"}},
+		{ID: 1, Paths: []string{"/orders/{id}"}},
+		{ID: 2, Paths: []string{"=/files/{name}/"}},
+		{ID: 3, Paths: []string{"/orders"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path  string
+		route int
+		param string
+	}{
+		{"/orders/7", 0, "7"},       // the exact template wins at its depth
+		{"/orders/7/items", 1, "7"}, // longer: only the prefix template
+		{"/orders", 3, ""},          // no segment for {id}
+		{"/files/a/", 2, "a"},       // trailing slash written, and sent
+		{"/files/a", -1, ""},        // trailing slash written, not sent
+		{"/files/a/b", -1, ""},      // more than the whole path
+	} {
+		m, ok := r.Match(&Request{Path: tc.path})
+		switch {
+		case tc.route < 0 && ok:
+			t.Errorf("%s matched route %d, want none", tc.path, m.RouteID)
+		case tc.route >= 0 && (!ok || m.RouteID != tc.route):
+			t.Errorf("%s: match %v route %d, want %d", tc.path, ok, m.RouteID, tc.route)
+		case ok && tc.param != "" && firstParam(m) != tc.param:
+			t.Errorf("%s: param %q, want %q", tc.path, firstParam(m), tc.param)
+		case ok && m.RouteID == 0 && m.PrefixLen != len(tc.path):
+			t.Errorf("%s: prefix length %d, want the whole path", tc.path, m.PrefixLen)
+		}
+	}
+}
+
+func firstParam(m Match) string {
+	if m.NumParams() == 0 {
+		return ""
+	}
+	_, v := m.ParamAt(0)
+	return v
+}

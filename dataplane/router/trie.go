@@ -14,6 +14,9 @@ type node struct {
 	// more path after the segment and are tried before the plain ones.
 	ends      []*candidate
 	endsSlash []*candidate
+	// endsWhole holds exact templates ("=/orders/{id}"), which match only
+	// a path that ends here; they are tried first.
+	endsWhole []*candidate
 
 	maxDepth int // deepest pattern end at or below this node, for pruning
 }
@@ -37,9 +40,12 @@ func (n *node) insert(c *candidate) {
 		}
 		n = child
 	}
-	if c.pat.trailingSlash {
+	switch {
+	case c.pat.wholePath:
+		n.endsWhole = append(n.endsWhole, c)
+	case c.pat.trailingSlash:
 		n.endsSlash = append(n.endsSlash, c)
-	} else {
+	default:
 		n.ends = append(n.ends, c)
 	}
 }
@@ -51,8 +57,9 @@ func (n *node) finish() int { return n.finishAt(0) }
 func (n *node) finishAt(depth int) int {
 	slices.SortFunc(n.ends, (*candidate).before)
 	slices.SortFunc(n.endsSlash, (*candidate).before)
+	slices.SortFunc(n.endsWhole, (*candidate).before)
 	n.maxDepth = -1
-	if len(n.ends)+len(n.endsSlash) > 0 {
+	if len(n.ends)+len(n.endsSlash)+len(n.endsWhole) > 0 {
 		n.maxDepth = depth
 	}
 	for _, child := range n.literal {
@@ -126,6 +133,9 @@ func (s *search) walk(n *node, pos, depth int) {
 	if depth <= s.bestDepth {
 		return
 	}
+	if len(n.endsWhole) > 0 && s.takeWhole(n.endsWhole, pos, depth) {
+		return
+	}
 	if pos < len(s.path) && s.take(n.endsSlash, pos, depth) {
 		return
 	}
@@ -136,6 +146,27 @@ func (s *search) take(cs []*candidate, pos, depth int) bool {
 	for _, c := range cs {
 		if c.accepts(s.req) {
 			s.best, s.bestDepth, s.bestEnd, s.bestCaps = c, depth, pos, s.caps
+			return true
+		}
+	}
+	return false
+}
+
+// takeWhole tries exact templates: the path must end at pos, or at the
+// slash right after it for one written with a trailing slash.
+func (s *search) takeWhole(cs []*candidate, pos, depth int) bool {
+	for _, c := range cs {
+		end := pos
+		if c.pat.trailingSlash {
+			if pos != len(s.path)-1 || s.path[pos] != '/' {
+				continue
+			}
+			end = len(s.path)
+		} else if pos != len(s.path) {
+			continue
+		}
+		if c.accepts(s.req) {
+			s.best, s.bestDepth, s.bestEnd, s.bestCaps = c, depth, end, s.caps
 			return true
 		}
 	}

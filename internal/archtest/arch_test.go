@@ -28,6 +28,12 @@ var rules = map[string][]string{
 	module + "observe/...": {
 		module + "dataplane", module + "controlplane", module + "app",
 	},
+	// The data plane compiles OpenAPI documents (request validation, mocks)
+	// and the command line imports them: a library of its own.
+	module + "openapi/...": {
+		module + "dataplane", module + "controlplane", module + "observe", module + "app", module + "cmd",
+		"github.com/valyala/fasthttp",
+	},
 }
 
 func TestDependencyRules(t *testing.T) {

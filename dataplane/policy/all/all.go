@@ -15,6 +15,7 @@ import (
 	_ "github.com/tollgate/tollgate/dataplane/policy/loadshed"
 	_ "github.com/tollgate/tollgate/dataplane/policy/mtlsauth"
 	_ "github.com/tollgate/tollgate/dataplane/policy/ratelimit"
+	_ "github.com/tollgate/tollgate/dataplane/policy/requestvalidation"
 	_ "github.com/tollgate/tollgate/dataplane/policy/sizelimit"
 	_ "github.com/tollgate/tollgate/dataplane/policy/threatprotection"
 	_ "github.com/tollgate/tollgate/dataplane/policy/transform"

@@ -1,0 +1,183 @@
+package xmladapter
+
+import (
+	"bytes"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// isNCName reports whether s is an XML name without a colon (XML 1.0 fifth
+// edition Name production, Namespaces in XML NCName): what an element or
+// attribute name written without a prefix may be.
+func isNCName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r == utf8.RuneError || r == ':' {
+			return false
+		}
+		if !isNameStart(r) && (i == 0 || !isNameChar(r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// isQName reports whether s is "prefix:local" or an NCName.
+func isQName(s string) bool {
+	prefix, local, ok := strings.Cut(s, ":")
+	if !ok {
+		return isNCName(s)
+	}
+	return isNCName(prefix) && isNCName(local)
+}
+
+func isNameStart(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', r == '_':
+		return true
+	case r < 0xC0:
+		return false
+	}
+	return r <= 0xD6 || 0xD8 <= r && r <= 0xF6 || 0xF8 <= r && r <= 0x2FF ||
+		0x370 <= r && r <= 0x37D || 0x37F <= r && r <= 0x1FFF || 0x200C <= r && r <= 0x200D ||
+		0x2070 <= r && r <= 0x218F || 0x2C00 <= r && r <= 0x2FEF || 0x3001 <= r && r <= 0xD7FF ||
+		0xF900 <= r && r <= 0xFDCF || 0xFDF0 <= r && r <= 0xFFFD || 0x10000 <= r && r <= 0xEFFFF
+}
+
+func isNameChar(r rune) bool {
+	return '0' <= r && r <= '9' || r == '-' || r == '.' || r == 0xB7 ||
+		0x300 <= r && r <= 0x36F || 0x203F <= r && r <= 0x2040
+}
+
+// isXMLChar reports whether r may appear in an XML 1.0 document at all.
+func isXMLChar(r rune) bool {
+	return r == '\t' || r == '\n' || r == '\r' || 0x20 <= r && r <= 0xD7FF ||
+		0xE000 <= r && r <= 0xFFFD || 0x10000 <= r && r <= 0x10FFFF
+}
+
+// appendEscaped appends s as XML character data, or as an attribute value
+// (in double quotes) when attr is set. Characters XML cannot carry at all
+// (most control characters, invalid UTF-8) become U+FFFD; CR is escaped so
+// a parser's line-end normalisation cannot change the value, and so are
+// tabs and newlines in attributes, which normalisation would make spaces.
+func appendEscaped(dst []byte, s string, attr bool) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		var esc string
+		size := 1
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '&':
+				esc = "&amp;"
+			case c == '<':
+				esc = "&lt;"
+			case c == '>':
+				esc = "&gt;" // "]]>" must not appear in text
+			case c == '\r':
+				esc = "&#xD;"
+			case c == '"' && attr:
+				esc = "&quot;"
+			case c == '\n' && attr:
+				esc = "&#xA;"
+			case c == '\t' && attr:
+				esc = "&#x9;"
+			case c < ' ' && c != '\n' && c != '\t':
+				esc = "\uFFFD"
+			default:
+				i++
+				continue
+			}
+		} else {
+			var r rune
+			r, size = utf8.DecodeRuneInString(s[i:])
+			if (r != utf8.RuneError || size > 1) && isXMLChar(r) {
+				i += size
+				continue
+			}
+			esc = "\uFFFD"
+		}
+		dst = append(dst, s[start:i]...)
+		dst = append(dst, esc...)
+		i += size
+		start = i
+	}
+	return append(dst, s[start:]...)
+}
+
+// isSpace reports whether b is only XML white space.
+func isSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// trimSpace trims XML white space.
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[:1]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1:]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// mediaType splits a Content-Type into its type and subtype, without
+// parameters; both empty when it has no '/'.
+func mediaType(ct []byte) (typ, sub []byte) {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = trimSpace(ct)
+	i := bytes.IndexByte(ct, '/')
+	if i <= 0 || i == len(ct)-1 {
+		return nil, nil
+	}
+	return ct[:i], ct[i+1:]
+}
+
+var (
+	application = []byte("application")
+	text        = []byte("text")
+	jsonSub     = []byte("json")
+	xmlSub      = []byte("xml")
+	identity    = []byte("identity")
+)
+
+// isJSONType reports whether a Content-Type is application/json or
+// application/*+json.
+func isJSONType(ct []byte) bool {
+	typ, sub := mediaType(ct)
+	return bytes.EqualFold(typ, application) && (bytes.EqualFold(sub, jsonSub) || hasSuffixFold(sub, "+json"))
+}
+
+// isXMLType reports whether a Content-Type is XML: text/xml,
+// application/xml or any */*+xml (application/soap+xml among them).
+func isXMLType(ct []byte) bool {
+	typ, sub := mediaType(ct)
+	if !bytes.EqualFold(typ, application) && !bytes.EqualFold(typ, text) {
+		return false
+	}
+	return bytes.EqualFold(sub, xmlSub) || hasSuffixFold(sub, "+xml")
+}
+
+func hasSuffixFold(s []byte, suffix string) bool {
+	return len(s) > len(suffix) && strings.EqualFold(b2s(s[len(s)-len(suffix):]), suffix)
+}
+
+// identityEncoded reports whether a Content-Encoding leaves the body as is.
+func identityEncoded(enc []byte) bool {
+	enc = trimSpace(enc)
+	return len(enc) == 0 || bytes.EqualFold(enc, identity)
+}
+
+// b2s views bytes as a string without copying, for reads that do not keep
+// the string.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
