@@ -77,11 +77,12 @@ for port in "$proxy_port" "$admin_port" "$nginx_port" "$backend_port"; do
 	port_free "$port" || die "port $host:$port is already in use (set BENCH_PORT_BASE)"
 done
 
-# wait_http URL PID NAME: wait (bounded) until URL answers, failing early if
-# the process died.
+# wait_http URL PID NAME: wait (bounded) until URL answers with any HTTP
+# status (a scenario with authentication answers 401 without its key),
+# failing early if the process died.
 wait_http() {
 	local url=$1 pid=$2 name=$3 deadline=$((SECONDS + 20))
-	until curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; do
+	until [[ $(curl -sS -o /dev/null -w '%{http_code}' --max-time 1 "$url" 2>/dev/null) != 000 ]]; do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "bench: $name exited before answering on $url" >&2
 			return 1
