@@ -76,6 +76,7 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.gateway = newGateway(a.log)
+	a.transport.BaseDir = a.baseDir()
 	fail := func(err error) (*App, error) {
 		a.release()
 		if a.store != nil {

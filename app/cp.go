@@ -68,6 +68,7 @@ func NewControlPlane(opts Options) (*ControlPlane, error) {
 		return nil, fmt.Errorf("%s: cluster.token: tollgate cp needs a token data planes present (or cluster.tls.client_ca to accept data planes by certificate)", c.name())
 	}
 	c.checker = newGateway(c.log)
+	c.checker.transport.BaseDir = configDir(opts.ConfigPath)
 	fail := func(err error) (*ControlPlane, error) {
 		if c.cluster != nil {
 			c.cluster.Close()

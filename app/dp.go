@@ -77,6 +77,7 @@ func NewDataPlane(opts Options, dpOpts ...DataPlaneOptions) (*DataPlane, error) 
 		return nil, err
 	}
 	d.gateway = newGateway(opts.Logger)
+	d.transport.BaseDir = dir
 	if err := d.loadCertificates(cfg, dir); err != nil {
 		d.release()
 		return nil, err

@@ -29,6 +29,7 @@ type gateway struct {
 	transport *proxy.Transport
 	engine    *engine.Engine
 	certs     *listener.Certificates // nil without server.tls
+	acme      *listener.ACME         // nil without server.tls.acme
 
 	accessMu   sync.Mutex
 	accessSet  bool
@@ -73,7 +74,8 @@ func (g *gateway) loadCertificates(cfg *config.Config, baseDir string) error {
 		return err
 	}
 	g.certs = certs
-	return nil
+	g.acme, err = listener.NewACME(cfg.Server.TLS.ACME, baseDir, g.log)
+	return err
 }
 
 // serve makes the engine serve cfg (defaults applied), and follows a change
@@ -111,6 +113,7 @@ func (g *gateway) reopenAccessLog() error {
 // bindProxy binds the clear proxy listener (served by serveProxy).
 func (g *gateway) bindProxy(cfg *config.Config) error {
 	g.proxy = listener.New(&cfg.Server, g.engine.ServeHTTP)
+	g.proxy.OnH2Cutoff = g.metrics.HTTP2Cutoff
 	if http2Enabled(cfg) {
 		g.proxy.EnableHTTP2()
 	}
@@ -143,6 +146,9 @@ func (g *gateway) listenTLS(cfg *config.Config, http2 bool) error {
 		return err
 	}
 	g.tlsProxy = tlsProxy
+	if err := g.acme.Start(tlsProxy.Addr()); err != nil {
+		return err
+	}
 	go func() { g.serveErr <- tlsProxy.Serve() }()
 	if h3 != nil {
 		g.h3Proxy = h3
@@ -157,7 +163,7 @@ func (g *gateway) listenTLS(cfg *config.Config, http2 bool) error {
 func (g *gateway) bindTLS(cfg *config.Config, http2 bool) (tlsProxy *listener.Server, h3 *listener.HTTP3Server, err error) {
 	addr, handler := cfg.Server.TLS.Listen, fasthttp.RequestHandler(g.engine.ServeHTTP)
 	if cfg.Server.TLS.HTTP3 {
-		h3 = listener.NewHTTP3(&cfg.Server, g.engine.ServeHTTP, g.certs.ServerConfig())
+		h3 = listener.NewHTTP3(&cfg.Server, g.engine.ServeHTTP, g.acme.TLSConfig(g.certs.ServerConfig()))
 		if err := h3.Listen(addr); err != nil {
 			return nil, nil, fmt.Errorf("proxy HTTP/3 listener %s (UDP): %w", addr, err)
 		}
@@ -167,12 +173,13 @@ func (g *gateway) bindTLS(cfg *config.Config, http2 bool) (tlsProxy *listener.Se
 		handler = listener.AdvertiseHTTP3(handler, port)
 	}
 	tlsProxy = listener.New(&cfg.Server, handler)
+	tlsProxy.OnH2Cutoff = g.metrics.HTTP2Cutoff
 	protos := []string{"http/1.1"}
 	if http2 {
 		tlsProxy.EnableHTTP2()
 		protos = []string{"h2", "http/1.1"}
 	}
-	if err := tlsProxy.ListenTLS(addr, g.certs.ServerConfig(protos...)); err != nil {
+	if err := tlsProxy.ListenTLS(addr, g.acme.TLSConfig(g.certs.ServerConfig(protos...))); err != nil {
 		if h3 != nil {
 			h3.Shutdown(context.Background())
 		}
@@ -211,6 +218,7 @@ func (g *gateway) shutdownListeners(ctx context.Context) []error {
 	if g.h3Proxy != nil {
 		errs = append(errs, g.h3Proxy.Shutdown(ctx))
 	}
+	g.acme.Stop()
 	return errs
 }
 

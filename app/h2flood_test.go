@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/testutil"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -216,6 +218,10 @@ func TestHTTP2FloodOverTLS(t *testing.T) {
 	fr.WriteSettings()
 	flood(t, 20000, func(i int) error { return fr.WritePing(false, [8]byte{byte(i >> 8), byte(i)}) })
 	cutOff(t, c, fr, "PING flood")
+	// The cut-off is counted, by reason.
+	testutil.Eventually(t, 5*time.Second, "tollgate_http2_cutoffs_total for the PING flood", func() bool {
+		return strings.Contains(get(t, "http://"+a.AdminAddr()+"/metrics"), `tollgate_http2_cutoffs_total{reason="PING flood"} 1`)
+	})
 }
 
 // TestHTTP2BusyClientIsNotCutOff: a client that sends many requests on one

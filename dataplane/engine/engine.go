@@ -281,6 +281,9 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 			upPath = x.pathBuf
 		}
 	}
+	if p, ok := x.pol.UpstreamPath(); ok {
+		upPath = p
+	}
 	x.uri = append(x.uri[:0], upPath...)
 	if x.pol.QueryEdited() {
 		query = x.pol.RawQuery()
@@ -311,7 +314,12 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 			x.req.ConsumerGroups = c.HeaderGroups()
 		}
 	}
+	// A body without a declared length is held to the global limit while
+	// it streams, as a declared one is before it is read.
 	x.req.BodyLimit = x.pol.BodyLimit()
+	if limit := int64(s.maxBody); limit > 0 && (x.req.BodyLimit == 0 || limit < x.req.BodyLimit) {
+		x.req.BodyLimit = limit
+	}
 	x.req.BufferResponse = x.pol.ResponseBufferLimit()
 	if proxy.IsWebSocketUpgrade(&ctx.Request.Header) {
 		if !r.websocket || sv.h2 != nil {

@@ -139,16 +139,18 @@ func (a *ACME) Start(tlsAddr net.Addr) error {
 	return nil
 }
 
-// Stop ends renewals. A nil ACME does nothing.
+// Stop ends renewals; certificates obtained so far are still served. A
+// nil or stopped ACME does nothing.
 func (a *ACME) Stop() {
 	if a == nil {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.cancel != nil {
+	if a.cancel != nil && a.cache != nil {
 		a.cancel()
 		a.cache.Stop()
+		a.cache = nil
 	}
 }
 

@@ -184,11 +184,15 @@ func (c *Chain) authenticate(x *Exchange) *Reject {
 }
 
 // Respond runs the response phase on the response about to go out: the
-// headers set with SetAnswerHeader, then each Responder.
+// headers set with SetAnswerHeader, then each Responder, in the reverse of
+// the request order, so that the policy nearest the upstream sees its
+// answer first (a cache stores the upstream's own response, and a
+// transformation applies to it whether it came from the upstream or the
+// cache).
 func (c *Chain) Respond(x *Exchange) {
 	x.applyAnswerHeaders()
-	for _, r := range c.responders {
-		r.Respond(x)
+	for i := len(c.responders) - 1; i >= 0; i-- {
+		c.responders[i].Respond(x)
 	}
 }
 

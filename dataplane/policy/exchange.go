@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/x509"
 	"net/netip"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -39,6 +40,8 @@ type Exchange struct {
 	query       []byte
 	queryBuf    []byte
 	queryEdited bool
+	upPath      []byte
+	upPathSet   bool
 }
 
 type headerLine struct {
@@ -47,9 +50,9 @@ type headerLine struct {
 
 // Reset prepares x for a new request. path is the normalised request path.
 func (x *Exchange) Reset(ctx *fasthttp.RequestCtx, route, service string, path []byte, client netip.Addr, requestID []byte) {
-	lines, qbuf := x.respHeaders[:0], x.queryBuf[:0]
+	lines, qbuf, upPath := x.respHeaders[:0], x.queryBuf[:0], x.upPath[:0]
 	*x = Exchange{ctx: ctx, route: route, service: service, path: path, clientIP: client,
-		requestID: requestID, respHeaders: lines, queryBuf: qbuf}
+		requestID: requestID, respHeaders: lines, queryBuf: qbuf, upPath: upPath}
 }
 
 // SetClientQuery gives the raw query string the client sent (without "?"),
@@ -183,8 +186,30 @@ func (x *Exchange) SetAnswerHeaderBytes(name string, value []byte) {
 // Respond).
 func (x *Exchange) ResponseStatus() int { return x.ctx.Response.StatusCode() }
 
-// ResponseHeader returns a header of the response about to go out.
-func (x *Exchange) ResponseHeader(name string) []byte { return x.ctx.Response.Header.Peek(name) }
+// ResponseHeader returns a header of the response about to go out, its
+// name compared without regard to case (upstream names are kept as the
+// upstream spelled them).
+func (x *Exchange) ResponseHeader(name string) []byte {
+	h := &x.ctx.Response.Header
+	if v := h.Peek(name); v != nil {
+		return v
+	}
+	for k, v := range h.All() {
+		if len(k) == len(name) && strings.EqualFold(unsafe.String(unsafe.SliceData(k), len(k)), name) {
+			return v
+		}
+	}
+	return nil
+}
+
+// VisitResponseHeaders calls f for every header line of the response about
+// to go out (Content-Type and Content-Length included), in order. f must
+// not keep the slices.
+func (x *Exchange) VisitResponseHeaders(f func(name, value []byte)) {
+	for k, v := range x.ctx.Response.Header.All() {
+		f(k, v)
+	}
+}
 
 // SetResponseHeader sets a header of the response about to go out (in
 // Respond).

@@ -15,6 +15,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -102,7 +103,7 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 		defer fasthttp.ReleaseRequest(up)
 		prepareRequest(ctx, r, up)
 		if hasBody {
-			res.body = clientBody{r: ctx.RequestBodyStream(), conn: ctx.Conn(), idle: r.BodyTimeout, limit: r.BodyLimit}
+			res.body = clientBody{r: requestBodyReader(ctx), conn: ctx.Conn(), idle: r.BodyTimeout, limit: r.BodyLimit}
 			up.SetBodyStream(&res.body, cl)
 		}
 	}
@@ -213,6 +214,15 @@ func Forward(ctx *fasthttp.RequestCtx, r *Request, res *Result, fin Finisher) {
 	fin.Finish(int64(len(ctx.Response.Body())), nil)
 }
 
+// requestBodyReader is the client's body: its stream, or the bytes the
+// server already read whole (a body a policy replaced in memory).
+func requestBodyReader(ctx *fasthttp.RequestCtx) io.Reader {
+	if s := ctx.RequestBodyStream(); s != nil {
+		return s
+	}
+	return bytes.NewReader(ctx.Request.Body())
+}
+
 // requestBody reports the client's body length and whether there is one: a
 // Content-Length above zero or chunked framing (-1); fasthttp reports -2 for
 // "no framing headers".
@@ -291,7 +301,11 @@ func forwardSmallBody(ctx *fasthttp.RequestCtx, body io.Reader, cl int, resp *fa
 		answerError(ctx, r, res, fin, msg)
 		return
 	}
-	ctx.Response.SetBody(buf[:cl])
+	if cl > maxBufferedBody {
+		ctx.Response.SetBodyRaw(buf[:cl]) // the buffer is this response's alone
+	} else {
+		ctx.Response.SetBody(buf[:cl])
+	}
 	fin.Finish(int64(cl), nil)
 }
 

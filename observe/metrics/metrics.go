@@ -38,6 +38,7 @@ type Metrics struct {
 	duration      *prometheus.HistogramVec
 	upstream      *prometheus.HistogramVec
 	rateLimited   *prometheus.CounterVec
+	h2Cutoffs     *prometheus.CounterVec
 	health        *prometheus.GaugeVec
 	configVersion prometheus.Gauge
 	reloadsOK     prometheus.Counter
@@ -99,14 +100,21 @@ func New() *Metrics {
 	m.reloadsOK = reloads.WithLabelValues("ok")
 	m.reloadsError = reloads.WithLabelValues("error")
 
+	m.h2Cutoffs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tollgate_http2_cutoffs_total",
+		Help: "HTTP/2 connections closed with GOAWAY for abuse, by reason (PING flood, rapid reset...).",
+	}, []string{"reason"})
 	m.registry.MustRegister(
-		m.requests, m.duration, m.upstream, m.rateLimited, m.health,
+		m.requests, m.duration, m.upstream, m.rateLimited, m.health, m.h2Cutoffs,
 		m.configVersion, inflight, reloads,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
 }
+
+// HTTP2Cutoff counts an HTTP/2 connection cut off for abuse.
+func (m *Metrics) HTTP2Cutoff(reason string) { m.h2Cutoffs.WithLabelValues(reason).Inc() }
 
 // Registry returns the registry, for packages that add metrics of their own.
 func (m *Metrics) Registry() *prometheus.Registry { return m.registry }

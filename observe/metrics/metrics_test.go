@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -391,4 +392,23 @@ func BenchmarkWithLabelValues(b *testing.B) {
 			m.upstream.WithLabelValues("users").Observe(0.001)
 		}
 	})
+}
+
+func TestPerRegistryRegistersOncePerRegistry(t *testing.T) {
+	made := 0
+	p := NewPerRegistry(func(reg *prometheus.Registry) prometheus.Counter {
+		made++
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: "test_per_registry_total", Help: "t"})
+		if reg != nil {
+			reg.MustRegister(c) // a second registration in one registry would panic
+		}
+		return c
+	})
+	a, b := prometheus.NewRegistry(), prometheus.NewRegistry()
+	if p.Get(a) != p.Get(a) || p.Get(a) == p.Get(b) || made != 2 {
+		t.Errorf("made %d values for two registries", made)
+	}
+	if p.Get(nil) == p.Get(nil) {
+		t.Error("a nil registry shares one value")
+	}
 }

@@ -6,6 +6,7 @@ package all
 import (
 	_ "github.com/tollgate/tollgate/dataplane/policy/acl"
 	_ "github.com/tollgate/tollgate/dataplane/policy/basicauth"
+	_ "github.com/tollgate/tollgate/dataplane/policy/cache"
 	_ "github.com/tollgate/tollgate/dataplane/policy/cors"
 	_ "github.com/tollgate/tollgate/dataplane/policy/deprecation"
 	_ "github.com/tollgate/tollgate/dataplane/policy/introspection"
@@ -19,4 +20,5 @@ import (
 	_ "github.com/tollgate/tollgate/dataplane/policy/sizelimit"
 	_ "github.com/tollgate/tollgate/dataplane/policy/threatprotection"
 	_ "github.com/tollgate/tollgate/dataplane/policy/transform"
+	_ "github.com/tollgate/tollgate/dataplane/policy/xmladapter"
 )

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/dataplane/policy"
 	"github.com/tollgate/tollgate/internal/testutil"
 )
 
@@ -203,7 +204,7 @@ func TestVary(t *testing.T) {
 	}
 }
 
-func TestKeyHeadersAndConsumer(t *testing.T) {
+func TestKeyHeaders(t *testing.T) {
 	b := countingBackend(t)
 	g := start(t, gatewayConfig(b.URL, "{key_headers: [X-Tenant]}"), nil)
 	expect(t, "tenant a", get(t, g.URL+"/k", "X-Tenant", "a"), "MISS", "answer 1")
@@ -231,9 +232,9 @@ func TestAuthorization(t *testing.T) {
 	// others may have it.
 	expect(t, "alice", get(t, g.URL+"/mine", "Authorization", "Bearer alice"), "MISS", "Bearer alice 1")
 	expect(t, "bob", get(t, g.URL+"/mine", "Authorization", "Bearer bob"), "MISS", "Bearer bob 2")
-	expect(t, "anonymous", get(t, g.URL+"/mine"), "MISS", " 3")
+	expect(t, "guest", get(t, g.URL+"/mine"), "MISS", " 3")
 	// A stored response without public does not answer an authorized one.
-	expect(t, "anonymous again", get(t, g.URL+"/mine"), "HIT", " 3")
+	expect(t, "guest again", get(t, g.URL+"/mine"), "HIT", " 3")
 	expect(t, "alice again", get(t, g.URL+"/mine", "Authorization", "Bearer alice"), "MISS", "Bearer alice 4")
 
 	expect(t, "public", get(t, g.URL+"/public", "Authorization", "Bearer alice"), "MISS", "Bearer alice 5")
@@ -328,4 +329,34 @@ func TestReloadKeepsEntries(t *testing.T) {
 	expect(t, "after a reload with the same settings", get(t, g.URL+"/r"), "HIT", "answer 1")
 	g.Reload(t, gatewayConfig(b.URL, "{ttl: 2m}"))
 	expect(t, "after a change of settings", get(t, g.URL+"/r"), "MISS", "answer 2")
+}
+
+// The test-consumer policy authenticates the consumer named in
+// X-Test-Consumer, so tests can pick consumers without real credentials.
+func init() {
+	policy.Register("test-consumer", policy.Authenticate, func(_ *policy.AuthSettings, b *policy.Build) (any, error) {
+		return headerAuth{b.Consumers}, nil
+	})
+}
+
+type headerAuth struct{ consumers *policy.Directory }
+
+func (a headerAuth) Authenticate(x *policy.Exchange) (*policy.Consumer, *policy.Reject) {
+	c, ok := a.consumers.Get(string(x.Header("X-Test-Consumer")))
+	if !ok {
+		return nil, nil
+	}
+	return c, nil
+}
+
+func TestKeyConsumer(t *testing.T) {
+	b := countingBackend(t)
+	yaml := strings.Replace(gatewayConfig(b.URL, "{key_consumer: true}"), "      cache:", "      test-consumer: {anonymous: guest}\n      cache:", 1) +
+		"consumers: [{name: alice}, {name: bob}, {name: guest}]\n"
+	g := start(t, yaml, nil)
+	expect(t, "alice", get(t, g.URL+"/mine", "X-Test-Consumer", "alice"), "MISS", "answer 1")
+	expect(t, "bob", get(t, g.URL+"/mine", "X-Test-Consumer", "bob"), "MISS", "answer 2")
+	expect(t, "guest", get(t, g.URL+"/mine"), "MISS", "answer 3")
+	expect(t, "alice again", get(t, g.URL+"/mine", "X-Test-Consumer", "alice"), "HIT", "answer 1")
+	expect(t, "guest again", get(t, g.URL+"/mine"), "HIT", "answer 3")
 }

@@ -1,11 +1,8 @@
 package cache
 
 import (
-	"runtime"
-	"sync"
-	"weak"
-
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tollgate/tollgate/observe/metrics"
 )
 
 // cacheMetrics are the cache series of one metrics registry (one gateway).
@@ -14,23 +11,15 @@ type cacheMetrics struct {
 	fallback prometheus.Counter
 }
 
-// registries keeps the metrics of each registry, so that the series are
-// registered once however often policies are built, reloads included. The
-// registry is held weakly: a gateway that is gone takes its entry along.
-var registries struct {
-	sync.Mutex
-	m map[weak.Pointer[prometheus.Registry]]*cacheMetrics
-}
+// perRegistry keeps the metrics of each registry, so that the series are
+// registered once however often policies are built, reloads included.
+var perRegistry = metrics.NewPerRegistry(newMetrics)
 
 // metricsFor returns the metrics registered in reg, registering them the
 // first time; with a nil reg they count without being exposed.
-func metricsFor(reg *prometheus.Registry) *cacheMetrics {
-	key := weak.Make(reg)
-	registries.Lock()
-	defer registries.Unlock()
-	if m, ok := registries.m[key]; ok {
-		return m
-	}
+func metricsFor(reg *prometheus.Registry) *cacheMetrics { return perRegistry.Get(reg) }
+
+func newMetrics(reg *prometheus.Registry) *cacheMetrics {
 	m := &cacheMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_cache_requests_total",
@@ -45,15 +34,6 @@ func metricsFor(reg *prometheus.Registry) *cacheMetrics {
 		return m
 	}
 	reg.MustRegister(m.requests, m.fallback)
-	if registries.m == nil {
-		registries.m = map[weak.Pointer[prometheus.Registry]]*cacheMetrics{}
-	}
-	registries.m[key] = m
-	runtime.AddCleanup(reg, func(key weak.Pointer[prometheus.Registry]) {
-		registries.Lock()
-		delete(registries.m, key)
-		registries.Unlock()
-	}, key)
 	return m
 }
 

@@ -1,11 +1,10 @@
 package loadshed
 
 import (
-	"runtime"
 	"sync"
-	"weak"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tollgate/tollgate/observe/metrics"
 )
 
 // shedMetrics are the load-shed series of one metrics registry (one
@@ -22,23 +21,15 @@ type shedMetrics struct {
 	owners map[string]*limiter
 }
 
-// registries keeps the metrics of each registry, so that the series are
-// registered once however often policies are built, reloads included. The
-// registry is held weakly: a gateway that is gone takes its entry along.
-var registries struct {
-	sync.Mutex
-	m map[weak.Pointer[prometheus.Registry]]*shedMetrics
-}
+// perRegistry keeps the metrics of each registry, so that the series are
+// registered once however often policies are built, reloads included.
+var perRegistry = metrics.NewPerRegistry(newMetrics)
 
 // metricsFor returns the metrics registered in reg, registering them the
 // first time; with a nil reg they count without being exposed.
-func metricsFor(reg *prometheus.Registry) *shedMetrics {
-	key := weak.Make(reg)
-	registries.Lock()
-	defer registries.Unlock()
-	if m, ok := registries.m[key]; ok {
-		return m
-	}
+func metricsFor(reg *prometheus.Registry) *shedMetrics { return perRegistry.Get(reg) }
+
+func newMetrics(reg *prometheus.Registry) *shedMetrics {
 	m := &shedMetrics{
 		limit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tollgate_load_shed_limit",
@@ -58,15 +49,6 @@ func metricsFor(reg *prometheus.Registry) *shedMetrics {
 		return m
 	}
 	reg.MustRegister(m.limit, m.queued, m.refused)
-	if registries.m == nil {
-		registries.m = map[weak.Pointer[prometheus.Registry]]*shedMetrics{}
-	}
-	registries.m[key] = m
-	runtime.AddCleanup(reg, func(key weak.Pointer[prometheus.Registry]) {
-		registries.Lock()
-		delete(registries.m, key)
-		registries.Unlock()
-	}, key)
 	return m
 }
 

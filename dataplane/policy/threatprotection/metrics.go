@@ -1,11 +1,10 @@
 package threatprotection
 
 import (
-	"runtime"
 	"sync"
-	"weak"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tollgate/tollgate/observe/metrics"
 )
 
 // banMetrics are the ban series of one metrics registry (one gateway),
@@ -17,23 +16,15 @@ type banMetrics struct {
 	tables map[*banTable]struct{}
 }
 
-// registries keeps the ban metrics of each registry, so that the series are
-// registered once however often policies are built, reloads included. The
-// registry is held weakly: a gateway that is gone takes its entry along.
-var registries struct {
-	sync.Mutex
-	m map[weak.Pointer[prometheus.Registry]]*banMetrics
-}
+// perRegistry keeps the metrics of each registry, so that the series are
+// registered once however often policies are built, reloads included.
+var perRegistry = metrics.NewPerRegistry(newMetrics)
 
-// metricsFor returns the ban metrics registered in reg, registering them
-// the first time; with a nil reg they count without being exposed.
-func metricsFor(reg *prometheus.Registry) *banMetrics {
-	key := weak.Make(reg)
-	registries.Lock()
-	defer registries.Unlock()
-	if m, ok := registries.m[key]; ok {
-		return m
-	}
+// metricsFor returns the metrics registered in reg, registering them the
+// first time; with a nil reg they count without being exposed.
+func metricsFor(reg *prometheus.Registry) *banMetrics { return perRegistry.Get(reg) }
+
+func newMetrics(reg *prometheus.Registry) *banMetrics {
 	m := &banMetrics{
 		bans: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tollgate_bans_total",
@@ -48,15 +39,6 @@ func metricsFor(reg *prometheus.Registry) *banMetrics {
 		Name: "tollgate_banned_clients",
 		Help: "Client addresses banned by threat-protection right now.",
 	}, m.activeBans))
-	if registries.m == nil {
-		registries.m = map[weak.Pointer[prometheus.Registry]]*banMetrics{}
-	}
-	registries.m[key] = m
-	runtime.AddCleanup(reg, func(key weak.Pointer[prometheus.Registry]) {
-		registries.Lock()
-		delete(registries.m, key)
-		registries.Unlock()
-	}, key)
 	return m
 }
 

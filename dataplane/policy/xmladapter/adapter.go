@@ -1,6 +1,7 @@
 package xmladapter
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -112,11 +113,7 @@ func (a *adapter) Respond(x *policy.Exchange) {
 		x.SetResponseBody(out)
 		x.SetResponseHeader("Content-Type", "application/json")
 		x.DelResponseHeader("Accept-Ranges") // ranges of the XML, not of this
-		for _, name := range etagNames {
-			if etag, weak := weakETag(x.ResponseHeader(name)); weak {
-				x.SetResponseHeader(name, b2s(etag))
-			}
-		}
+		weakenETag(x)
 	}
 }
 
@@ -133,8 +130,27 @@ func answerError(x *policy.Exchange, status int, body []byte) {
 }
 
 // etagNames are the spellings of ETag in use: names of an upstream's
-// answer are matched as sent, and Go servers send "Etag".
+// answer may be matched as sent, and Go servers send "Etag".
 var etagNames = [...]string{"ETag", "Etag"}
+
+// weakenETag makes a strong entity tag weak: the JSON is a different
+// representation, not the same bytes (RFC 9110 section 8.8.1).
+func weakenETag(x *policy.Exchange) {
+	etag := x.ResponseHeader(etagNames[0])
+	if len(etag) == 0 {
+		etag = x.ResponseHeader(etagNames[1])
+	}
+	if len(etag) == 0 || bytes.HasPrefix(etag, weakPrefix) {
+		return
+	}
+	weak := append(append([]byte(nil), weakPrefix...), etag...) // a copy: the header goes
+	for _, name := range etagNames {
+		x.DelResponseHeader(name)
+	}
+	x.SetResponseHeader(etagNames[0], b2s(weak))
+}
+
+var weakPrefix = []byte("W/")
 
 // scratch is per-request working memory, pooled.
 type scratch struct {

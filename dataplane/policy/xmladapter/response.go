@@ -1,7 +1,6 @@
 package xmladapter
 
 import (
-	"bytes"
 	"strconv"
 	"unicode/utf8"
 
@@ -139,13 +138,4 @@ func faultMessage(reason []byte) []byte {
 		reason = reason[:cut]
 	}
 	return reason
-}
-
-// weakETag returns the weak form of a strong entity tag: the JSON is a
-// different representation, not the same bytes (RFC 9110 section 8.8.1).
-func weakETag(etag []byte) ([]byte, bool) {
-	if len(etag) == 0 || bytes.HasPrefix(etag, []byte("W/")) {
-		return nil, false
-	}
-	return append([]byte("W/"), etag...), true
 }

@@ -178,7 +178,7 @@ func TestConvertedAnswerHeaders(t *testing.T) {
 		t.Errorf("XML error: %d %s", a.status, a.body)
 	}
 	a := do(t, "GET", g.URL+"/fixed/tagged", nil)
-	if a.body != `{"v":"1"}` || a.header.Get("ETag") != `W/"abc"` || a.header.Get("Accept-Ranges") != "" || a.header.Get("X-Kept") != "yes" {
+	if a.body != `{"v":"1"}` || strings.Join(a.header.Values("ETag"), "|") != `W/"abc"` || a.header.Get("Accept-Ranges") != "" || a.header.Get("X-Kept") != "yes" {
 		t.Errorf("tagged: %s %v", a.body, a.header)
 	}
 	if a := do(t, "GET", g.URL+"/fixed/weak", nil); a.body != `""` || a.header.Get("ETag") != `W/"w"` {

@@ -2,27 +2,45 @@ package xmladapter
 
 import (
 	"bytes"
+	"encoding/xml"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
 )
 
-// isNCName reports whether s is an XML name without a colon (XML 1.0 fifth
-// edition Name production, Namespaces in XML NCName): what an element or
-// attribute name written without a prefix may be.
+// isNCName reports whether s is an XML name without a colon (Namespaces
+// in XML's NCName): what an element or attribute name written without a
+// prefix may be. ASCII names are checked here; a name with other
+// characters is checked by encoding/xml, whose tables (XML 1.0 fourth
+// edition) are narrower than the fifth edition's, so that the name is one
+// that older parsers accept too.
 func isNCName(s string) bool {
 	if s == "" {
 		return false
 	}
-	for i, r := range s {
-		if r == utf8.RuneError || r == ':' {
-			return false
-		}
-		if !isNameStart(r) && (i == 0 || !isNameChar(r)) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return xmlAcceptsName(s)
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+		case i > 0 && ('0' <= c && c <= '9' || c == '-' || c == '.'):
+		default:
 			return false
 		}
 	}
 	return true
+}
+
+// xmlAcceptsName reports whether encoding/xml reads s as an element name
+// without a prefix.
+func xmlAcceptsName(s string) bool {
+	if !utf8.ValidString(s) || strings.ContainsAny(s, ":<>/") {
+		return false
+	}
+	tok, err := xml.NewDecoder(strings.NewReader("<" + s + "/>")).RawToken()
+	start, ok := tok.(xml.StartElement)
+	return err == nil && ok && start.Name.Space == "" && start.Name.Local == s && len(start.Attr) == 0
 }
 
 // isQName reports whether s is "prefix:local" or an NCName.
@@ -32,24 +50,6 @@ func isQName(s string) bool {
 		return isNCName(s)
 	}
 	return isNCName(prefix) && isNCName(local)
-}
-
-func isNameStart(r rune) bool {
-	switch {
-	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', r == '_':
-		return true
-	case r < 0xC0:
-		return false
-	}
-	return r <= 0xD6 || 0xD8 <= r && r <= 0xF6 || 0xF8 <= r && r <= 0x2FF ||
-		0x370 <= r && r <= 0x37D || 0x37F <= r && r <= 0x1FFF || 0x200C <= r && r <= 0x200D ||
-		0x2070 <= r && r <= 0x218F || 0x2C00 <= r && r <= 0x2FEF || 0x3001 <= r && r <= 0xD7FF ||
-		0xF900 <= r && r <= 0xFDCF || 0xFDF0 <= r && r <= 0xFFFD || 0x10000 <= r && r <= 0xEFFFF
-}
-
-func isNameChar(r rune) bool {
-	return '0' <= r && r <= '9' || r == '-' || r == '.' || r == 0xB7 ||
-		0x300 <= r && r <= 0x36F || 0x203F <= r && r <= 0x2040
 }
 
 // isXMLChar reports whether r may appear in an XML 1.0 document at all.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+	"github.com/tollgate/tollgate/internal/redisopt"
 )
 
 // Redis is the store shared by gateways: entries live in Redis under a key
@@ -81,27 +81,7 @@ func CheckURL(addr string) error {
 }
 
 func clientOptions(addr string) (*redis.Options, error) {
-	var opts *redis.Options
-	if strings.Contains(addr, "://") {
-		o, err := redis.ParseURL(addr)
-		if err != nil {
-			return nil, err
-		}
-		opts = o
-	} else {
-		if addr == "" {
-			return nil, errors.New("empty redis address")
-		}
-		opts = &redis.Options{Addr: addr}
-	}
-	// Calls carry their own deadline and are not retried: a late answer is
-	// worth less than asking the upstream.
-	opts.ContextTimeoutEnabled = true
-	opts.MaxRetries = -1
-	opts.DialTimeout = 2 * time.Second
-	opts.DisableIdentity = true
-	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	return opts, nil
+	return redisopt.Options(addr)
 }
 
 // OpenRedis returns the store of the Redis at addr (see CheckURL). It does

@@ -30,7 +30,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/logging"
-	"github.com/redis/go-redis/v9/maintnotifications"
+	"github.com/tollgate/tollgate/internal/redisopt"
 )
 
 // The client library logs every failed dial; Conn reports an outage once
@@ -89,27 +88,11 @@ func ParseURL(addr string) error {
 }
 
 func clientOptions(addr string) (*redis.Options, error) {
-	var opts *redis.Options
-	if strings.Contains(addr, "://") {
-		o, err := redis.ParseURL(addr)
-		if err != nil {
-			return nil, err
-		}
-		opts = o
-	} else {
-		if addr == "" {
-			return nil, errors.New("empty redis address")
-		}
-		opts = &redis.Options{Addr: addr}
+	opts, err := redisopt.Options(addr)
+	if err != nil {
+		return nil, err
 	}
-	// Calls carry their own deadline (redis_timeout) and are not retried:
-	// a limit decision that is late is worse than a local one.
-	opts.ContextTimeoutEnabled = true
-	opts.MaxRetries = -1
-	opts.DialTimeout = 2 * time.Second
 	opts.DialerRetries = 1
-	opts.DisableIdentity = true
-	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return opts, nil
 }
 

@@ -1,11 +1,10 @@
 package redisstore
 
 import (
-	"runtime"
 	"sync"
-	"weak"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tollgate/tollgate/observe/metrics"
 )
 
 // storeMetrics are the series of one metrics registry (one gateway): read
@@ -18,15 +17,13 @@ type storeMetrics struct {
 	batched map[*Batched]struct{}
 }
 
-// registries keeps the metrics of each registry, so that the series are
-// registered once however often limiters are built. The registry is held
-// weakly: a gateway that is gone takes its entry along.
-var registries struct {
-	sync.Mutex
-	m map[weak.Pointer[prometheus.Registry]]*storeMetrics
-}
+// perRegistry keeps the metrics of each registry, so that the series are
+// registered once however often limiters are built.
+var perRegistry = metrics.NewPerRegistry(newMetrics)
 
-func metricsFor(reg *prometheus.Registry) *storeMetrics {
+func metricsFor(reg *prometheus.Registry) *storeMetrics { return perRegistry.Get(reg) }
+
+func newMetrics(reg *prometheus.Registry) *storeMetrics {
 	m := &storeMetrics{
 		fallbackDecisions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tollgate_ratelimit_redis_fallback_decisions_total",
@@ -38,12 +35,6 @@ func metricsFor(reg *prometheus.Registry) *storeMetrics {
 	if reg == nil {
 		return m
 	}
-	key := weak.Make(reg)
-	registries.Lock()
-	defer registries.Unlock()
-	if old, ok := registries.m[key]; ok {
-		return old
-	}
 	reg.MustRegister(m.fallbackDecisions,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tollgate_ratelimit_redis_fallback",
@@ -54,15 +45,6 @@ func metricsFor(reg *prometheus.Registry) *storeMetrics {
 			Help: "Gateways seen sharing batched rate limits through Redis (0 without batched limits).",
 		}, m.gateways),
 	)
-	if registries.m == nil {
-		registries.m = map[weak.Pointer[prometheus.Registry]]*storeMetrics{}
-	}
-	registries.m[key] = m
-	runtime.AddCleanup(reg, func(key weak.Pointer[prometheus.Registry]) {
-		registries.Lock()
-		delete(registries.m, key)
-		registries.Unlock()
-	}, key)
 	return m
 }
 
