@@ -15,6 +15,7 @@ import (
 	_ "github.com/tollgate/tollgate/dataplane/policy/keyauth"
 	_ "github.com/tollgate/tollgate/dataplane/policy/loadshed"
 	_ "github.com/tollgate/tollgate/dataplane/policy/mtlsauth"
+	_ "github.com/tollgate/tollgate/dataplane/policy/quota"
 	_ "github.com/tollgate/tollgate/dataplane/policy/ratelimit"
 	_ "github.com/tollgate/tollgate/dataplane/policy/requestvalidation"
 	_ "github.com/tollgate/tollgate/dataplane/policy/sizelimit"

@@ -261,7 +261,7 @@ func TestBadSettingsAreReportedWithTheirPlace(t *testing.T) {
 	if err == nil {
 		t.Fatal("per: ip accepted")
 	}
-	if w := `t.yaml:7:14: per "ip" is not consumer`; !strings.Contains(err.Error(), w) {
+	if w := `t.yaml:7:9: per "ip" is not consumer`; !strings.Contains(err.Error(), w) {
 		t.Errorf("error lacks %q:\n%v", w, err)
 	}
 }
