@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
@@ -342,10 +343,18 @@ func (h *handler) entryOf(x *policy.Exchange, p *pending, now time.Time) (*store
 		Expires:  ageBase + int64(life),
 		Shared:   cc.SharedWithAuthorization(),
 	}
-	for _, h := range storedHeaders {
-		if lines := h.values(x); len(lines) > 0 {
-			e.Header = append(e.Header, store.Field{Name: h.name, Value: joinLines(lines)})
+	x.VisitResponseHeaders(func(name, value []byte) {
+		if !storedHeader(name) {
+			return
 		}
-	}
+		n := textproto.CanonicalMIMEHeaderKey(string(name))
+		for i := range e.Header {
+			if e.Header[i].Name == n { // a repeated line: one field, as a list
+				e.Header[i].Value += ", " + string(value)
+				return
+			}
+		}
+		e.Header = append(e.Header, store.Field{Name: n, Value: string(value)})
+	})
 	return e.Seal(), names
 }

@@ -67,24 +67,30 @@ var (
 	hAge          = spell("Age")
 )
 
-// storedHeaders are the response headers an entry keeps, joined into one
-// line each: those that describe the representation and how it may be
-// cached, and the security and CORS headers upstreams send with it.
-// Headers that concern one exchange (Date, Set-Cookie, X-Request-ID,
-// Content-Length, hop-by-hop ones) are never kept, and neither are the
-// headers other policies add per request (RateLimit-*, Retry-After): they
-// run on a hit as on a miss and add them again.
-var storedHeaders = func() []headerName {
-	var out []headerName
-	for _, name := range []string{
-		"Cache-Control", "Content-Type", "Content-Encoding", "Content-Language",
-		"Content-Location", "Content-Disposition", "ETag", "Last-Modified", "Expires",
-		"Vary", "Link", "Location", "Allow", "Accept-Ranges",
-		"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers",
-		"Strict-Transport-Security", "Content-Security-Policy", "X-Content-Type-Options",
-		"X-Frame-Options", "Referrer-Policy", "Cross-Origin-Resource-Policy",
-	} {
-		out = append(out, spell(name))
+// storedHeader reports whether an entry keeps a response header: every
+// one the upstream sent with the representation, except those that concern
+// one exchange (Date, Set-Cookie, X-Request-ID, Content-Length, Age,
+// hop-by-hop ones) and those other policies add to every answer (RateLimit-*,
+// X-Quota-*, Retry-After, X-Cache): they run on a hit as on a miss and add
+// them again.
+func storedHeader(name []byte) bool {
+	for _, n := range notStored {
+		if len(name) == len(n) && strings.EqualFold(string(name), n) {
+			return false
+		}
 	}
-	return out
-}()
+	for _, p := range notStoredPrefixes {
+		if len(name) >= len(p) && strings.EqualFold(string(name[:len(p)]), p) {
+			return false
+		}
+	}
+	return true
+}
+
+var notStored = []string{
+	"Date", "Set-Cookie", "X-Request-Id", "Content-Length", "Age", "Connection", "Keep-Alive",
+	"Transfer-Encoding", "Te", "Trailer", "Upgrade", "Proxy-Authenticate", "Retry-After", "X-Cache",
+	"Server", "Alt-Svc",
+}
+
+var notStoredPrefixes = []string{"RateLimit-", "X-Quota-", "X-RateLimit-"}
