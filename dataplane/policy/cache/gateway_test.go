@@ -114,8 +114,7 @@ func TestResponseCacheControl(t *testing.T) {
 }
 
 func TestUncacheableStatus(t *testing.T) {
-	var b *backend
-	b = newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.WriteHeader(code)

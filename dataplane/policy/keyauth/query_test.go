@@ -52,13 +52,15 @@ func FuzzWithoutParam(f *testing.F) {
 			t.Fatalf("%q -> %q still has the key", query, got)
 		}
 		var want []string
-		before.VisitAll(func(k, v []byte) {
+		for k, v := range before.All() {
 			if string(k) != "apikey" {
 				want = append(want, string(k)+"="+string(v))
 			}
-		})
+		}
 		var have []string
-		after.VisitAll(func(k, v []byte) { have = append(have, string(k)+"="+string(v)) })
+		for k, v := range after.All() {
+			have = append(have, string(k)+"="+string(v))
+		}
 		if !slices.Equal(want, have) {
 			t.Fatalf("%q -> %q: parameters %q, want %q", query, got, have, want)
 		}

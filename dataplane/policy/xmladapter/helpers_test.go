@@ -257,12 +257,3 @@ func parseError(t *testing.T, body string) gatewayError {
 	return e
 }
 
-// compactJSON checks that s is JSON and returns it compacted.
-func compactJSON(t *testing.T, s string) string {
-	t.Helper()
-	var b bytes.Buffer
-	if err := json.Compact(&b, []byte(s)); err != nil {
-		t.Fatalf("not JSON: %q: %v", s, err)
-	}
-	return b.String()
-}
