@@ -256,4 +256,3 @@ func parseError(t *testing.T, body string) gatewayError {
 	}
 	return e
 }
-
