@@ -71,7 +71,7 @@ func New(opts Options) (*App, error) {
 		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	a := &App{opts: opts, log: opts.Logger}
-	cfg, digest, err := a.load()
+	cfg, digest, err := a.opts.load()
 	if err != nil {
 		return nil, err
 	}
@@ -134,11 +134,19 @@ func configDir(path string) string {
 }
 
 // load reads the configuration file (or takes the built-in one).
-func (a *App) load() (*config.Config, [32]byte, error) {
-	if a.opts.ConfigPath == "" {
-		return a.opts.Config, [32]byte{}, nil
+func (o Options) load() (*config.Config, [32]byte, error) {
+	if o.ConfigPath == "" {
+		return o.Config, [32]byte{}, nil
 	}
-	return loadFile(a.opts.ConfigPath)
+	return loadFile(o.ConfigPath)
+}
+
+// name is how messages call the configuration.
+func (o Options) name() string {
+	if o.ConfigPath == "" {
+		return "configuration"
+	}
+	return o.ConfigPath
 }
 
 // loadFile reads and checks a configuration file, returning it with a
@@ -179,7 +187,7 @@ func (a *App) Reload() error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cfg, digest, err := a.load()
+	cfg, digest, err := a.opts.load()
 	if err == nil && digest == a.digest {
 		return nil
 	}

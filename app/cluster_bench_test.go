@@ -187,6 +187,41 @@ consumers:
 	b.ReportMetric(float64(fileSize(journal)-before), "delta-bytes")
 }
 
+// BenchmarkLargeConfigPropagation is BenchmarkPropagation at the size of
+// BenchmarkLargeConfigSync: 10,000 routes and 100,000 consumers, three data
+// planes. Each iteration creates one route through the admin API and waits
+// until every data plane serves it. Run with
+// go test -run '^$' -bench LargeConfigPropagation -benchtime 20x ./app
+func BenchmarkLargeConfigPropagation(b *testing.B) {
+	large := startLargeControlPlane(b, 10_000, 100_000)
+	var dps []*DataPlane
+	for range 3 {
+		dps = append(dps, startDataPlane(b, b.TempDir(), dpConfig(large.ClusterURL(), "", "")))
+	}
+	for _, dp := range dps {
+		waitForWithin(b, 2*time.Minute, func() bool { return dp.Version() == large.Version() })
+	}
+	api := "http://" + large.AdminAddr() + "/api/routes"
+	var samples, posts []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		code, body := adminPost(b, api, fmt.Sprintf(`{"name":"bench-%06d","paths":["/bench/%d"],"mock":{"body":"ok"}}`, i, i))
+		if code != 201 {
+			b.Fatalf("POST: %d %s", code, body)
+		}
+		posts = append(posts, time.Since(start))
+		want := large.Version()
+		for _, dp := range dps {
+			waitForWithin(b, 10*time.Second, func() bool { return dp.Version() >= want })
+		}
+		samples = append(samples, time.Since(start))
+	}
+	b.StopTimer()
+	reportPercentiles(b, "", samples)
+	reportPercentiles(b, "api-", posts)
+}
+
 // startLargeControlPlane starts a control plane (memory store) whose file
 // has the given numbers of routes (over 10 services) and consumers, plus
 // the live route and its consumer.

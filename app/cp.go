@@ -60,12 +60,12 @@ func NewControlPlane(opts Options) (*ControlPlane, error) {
 		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	c := &ControlPlane{opts: opts, log: opts.Logger, metrics: metrics.New(), serveErr: make(chan error, 2)}
-	cfg, digest, err := c.load()
+	cfg, digest, err := c.opts.load()
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Cluster.Token == "" && (cfg.Cluster.TLS == nil || cfg.Cluster.TLS.ClientCA == "") {
-		return nil, fmt.Errorf("%s: cluster.token: tollgate cp needs a token data planes present (or cluster.tls.client_ca to accept data planes by certificate)", c.name())
+		return nil, fmt.Errorf("%s: cluster.token: tollgate cp needs a token data planes present (or cluster.tls.client_ca to accept data planes by certificate)", c.opts.name())
 	}
 	c.checker = newGateway(c.log)
 	c.checker.transport.BaseDir = configDir(opts.ConfigPath)
@@ -113,19 +113,6 @@ func (c *ControlPlane) check(cfg *config.Config) error {
 	return err
 }
 
-func (c *ControlPlane) name() string {
-	if c.opts.ConfigPath == "" {
-		return "configuration"
-	}
-	return c.opts.ConfigPath
-}
-
-func (c *ControlPlane) load() (*config.Config, [32]byte, error) {
-	if c.opts.ConfigPath == "" {
-		return c.opts.Config, [32]byte{}, nil
-	}
-	return loadFile(c.opts.ConfigPath)
-}
 
 // loadClusterCert reads cluster.tls's certificate (kept for the next
 // handshakes; the previous one stays on error).
@@ -246,7 +233,7 @@ func (c *ControlPlane) Reload() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cfg, digest, err := c.load()
+	cfg, digest, err := c.opts.load()
 	if err == nil && digest == c.digest {
 		return nil
 	}

@@ -59,12 +59,12 @@ func NewDataPlane(opts Options, dpOpts ...DataPlaneOptions) (*DataPlane, error) 
 		tune = dpOpts[0]
 	}
 	d := &DataPlane{opts: opts}
-	cfg, digest, err := d.load()
+	cfg, digest, err := d.opts.load()
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Cluster.ControlPlane == "" {
-		return nil, fmt.Errorf("%s: cluster.control_plane: tollgate dp needs the control plane's URL", d.name())
+		return nil, fmt.Errorf("%s: cluster.control_plane: tollgate dp needs the control plane's URL", d.opts.name())
 	}
 	if ignored := dataPlaneIgnores(cfg); ignored != "" {
 		opts.Logger.Warn("ignored by tollgate dp: the control plane provides them", "settings", ignored)
@@ -108,19 +108,6 @@ func NewDataPlane(opts Options, dpOpts ...DataPlaneOptions) (*DataPlane, error) 
 	return d, nil
 }
 
-func (d *DataPlane) name() string {
-	if d.opts.ConfigPath == "" {
-		return "configuration"
-	}
-	return d.opts.ConfigPath
-}
-
-func (d *DataPlane) load() (*config.Config, [32]byte, error) {
-	if d.opts.ConfigPath == "" {
-		return d.opts.Config, [32]byte{}, nil
-	}
-	return loadFile(d.opts.ConfigPath)
-}
 
 // apply serves a configuration from the control plane (or the cache).
 func (d *DataPlane) apply(cfg *config.Config, version int64) error {
@@ -247,12 +234,12 @@ func (d *DataPlane) Reload() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cfg, digest, err := d.load()
+	cfg, digest, err := d.opts.load()
 	if err == nil && digest == d.digest {
 		return nil
 	}
 	if err == nil && cfg.Cluster.ControlPlane == "" {
-		err = fmt.Errorf("%s: cluster.control_plane: tollgate dp needs the control plane's URL", d.name())
+		err = fmt.Errorf("%s: cluster.control_plane: tollgate dp needs the control plane's URL", d.opts.name())
 	}
 	if err != nil {
 		d.metrics.ConfigReload(false)
