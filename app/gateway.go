@@ -44,7 +44,10 @@ type gateway struct {
 
 func newGateway(log *slog.Logger) *gateway {
 	g := &gateway{log: log, metrics: metrics.New(), serveErr: make(chan error, 4)}
+	// Health probes of https targets verify as proxied requests do.
+	g.transport = proxy.NewTransport()
 	g.registry = upstream.NewRegistry(upstream.RegistryOptions{
+		ClientTLS: g.transport.ClientTLS,
 		Logger: log,
 		OnHealthChange: func(service, target string, healthy bool) {
 			g.metrics.SetUpstreamHealth(service, target, healthy)
@@ -54,7 +57,6 @@ func newGateway(log *slog.Logger) *gateway {
 		},
 		OnTargetRemoved: g.metrics.RemoveUpstream,
 	})
-	g.transport = proxy.NewTransport()
 	g.engine = engine.New(engine.Options{
 		Metrics:   g.metrics,
 		Logger:    log,

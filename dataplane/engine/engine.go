@@ -62,11 +62,11 @@ func New(opts Options) *Engine {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New()
 	}
-	if opts.Registry == nil {
-		opts.Registry = upstream.NewRegistry(upstream.RegistryOptions{Logger: opts.Logger})
-	}
 	if opts.Transport == nil {
 		opts.Transport = proxy.NewTransport()
+	}
+	if opts.Registry == nil {
+		opts.Registry = upstream.NewRegistry(upstream.RegistryOptions{Logger: opts.Logger, ClientTLS: opts.Transport.ClientTLS})
 	}
 	if opts.State == nil {
 		opts.State = policy.NewState()

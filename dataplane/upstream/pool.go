@@ -71,6 +71,16 @@ func (r *Registry) NewPool(svc config.Service) (*Pool, error) {
 	if ph := svc.HealthCheck.Passive; ph != nil {
 		p.passive = newPassivePolicy(ph)
 	}
+	probes := make([]*activeProbe, len(p.targets))
+	for i, t := range p.targets {
+		probes[i] = activeProbeFor(svc.HealthCheck.Active, t)
+		if probes[i] != nil && t.Scheme == "https" && r.opts.ClientTLS != nil {
+			// Built before locking: it may read the service's CA file.
+			if probes[i].tls, err = r.opts.ClientTLS(svc.TLS, t.Addr); err != nil {
+				return nil, fmt.Errorf("service %q: %w", svc.Name, err)
+			}
+		}
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -78,7 +88,7 @@ func (r *Registry) NewPool(svc config.Service) (*Pool, error) {
 		return nil, errClosed
 	}
 	for i, t := range p.targets {
-		t.state = r.acquire(svc.Name, svc.Targets[i].URL, activeProbeFor(svc.HealthCheck.Active, t))
+		t.state = r.acquire(svc.Name, svc.Targets[i].URL, probes[i])
 	}
 	if cb := svc.CircuitBreaker; cb != nil {
 		p.breaker = r.acquireBreaker(svc.Name, breaker.Settings{

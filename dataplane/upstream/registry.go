@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/dataplane/upstream/breaker"
 	"github.com/tollgate/tollgate/dataplane/upstream/health"
 )
@@ -25,8 +27,17 @@ type RegistryOptions struct {
 	// Logger receives health transitions; nil means slog.Default().
 	Logger *slog.Logger
 	// HTTPClient sends active health probes. nil means a dedicated client.
-	// Redirects are never followed: a 3xx answer is healthy.
+	// Redirects are never followed: a 3xx answer is healthy. The probes of an
+	// https target go through a copy of its *http.Transport (when it is one)
+	// holding the target's TLS configuration from ClientTLS.
 	HTTPClient *http.Client
+	// ClientTLS gives the TLS configuration for probing an https target at
+	// addr (host:port) of a service with tls settings s (nil: none set), so
+	// that probes verify targets exactly as the proxy does: pass
+	// proxy.Transport.ClientTLS. An error (an unreadable CA file) fails
+	// NewPool. nil means the HTTP client's own TLS settings (system roots,
+	// the target's host), which ignore services' tls settings.
+	ClientTLS func(s *config.UpstreamTLS, addr string) (*tls.Config, error)
 	// Now is the clock for passive cooldowns and circuit breakers; nil means
 	// time.Now.
 	Now func() time.Time
@@ -58,12 +69,28 @@ type sharedBreaker struct {
 	b        *breaker.Breaker
 }
 
-// activeProbe is a target's active check as configured; comparable, so a
-// reload that changes nothing keeps the running checker.
+// activeProbe is a target's active check as configured; a reload that
+// changes nothing (see same) keeps the running checker.
 type activeProbe struct {
 	health.Probe
 	healthyThreshold   int
 	unhealthyThreshold int
+	tls                *tls.Config // https targets with RegistryOptions.ClientTLS; else nil
+}
+
+// same reports whether q checks exactly like p. TLS configurations are
+// rebuilt on every reload, so they compare by what verification depends on.
+func (p *activeProbe) same(q *activeProbe) bool {
+	return p.Probe == q.Probe && p.healthyThreshold == q.healthyThreshold &&
+		p.unhealthyThreshold == q.unhealthyThreshold && sameTLS(p.tls, q.tls)
+}
+
+func sameTLS(a, b *tls.Config) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.ServerName == b.ServerName && a.InsecureSkipVerify == b.InsecureSkipVerify &&
+		a.MinVersion == b.MinVersion && a.MaxVersion == b.MaxVersion && a.RootCAs.Equal(b.RootCAs)
 }
 
 // errClosed is returned by NewPool after Close.
@@ -138,7 +165,7 @@ func (r *Registry) acquire(service, rawURL string, probe *activeProbe) *targetSt
 		r.stopChecker(s)
 		s.activeUp.Store(true) // nothing checks it actively any more
 		s.publish()
-	case probe != nil && (s.checker == nil || s.checker.probe != *probe):
+	case probe != nil && (s.checker == nil || !s.checker.probe.same(probe)):
 		r.stopChecker(s)
 		r.startChecker(s, *probe)
 	}
@@ -162,13 +189,15 @@ func (r *Registry) startChecker(s *targetState, p activeProbe) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	c := &checker{probe: p, cancel: cancel, done: make(chan struct{})}
 	s.checker = c
+	client, closeIdle := r.probeClient(p.tls)
 	r.running.Add(1)
 	go func() {
 		defer close(c.done)
 		defer r.running.Add(-1)
+		defer closeIdle()
 		verdict := health.NewTracker(s.activeUp.Load(), p.healthyThreshold, p.unhealthyThreshold)
 		ejections, okSinceEjection := s.ejections.Load(), 0
-		health.Run(ctx, r.client, p.Probe, func(ok bool, err error) {
+		health.Run(ctx, client, p.Probe, func(ok bool, err error) {
 			if up, changed := verdict.Observe(ok); changed {
 				if !up {
 					r.log.Warn("upstream target failed active health checks", "service", s.service, "target", s.url, "error", err)
@@ -193,6 +222,26 @@ func (r *Registry) startChecker(s *targetState, p activeProbe) {
 			}
 		})
 	}()
+}
+
+// probeClient is the client of a checker: the shared one, or for a TLS
+// configuration a copy with a transport of its own holding it (connections
+// verified one way must not serve a probe meant to verify another way).
+// closeIdle releases that transport's connections when the checker ends.
+func (r *Registry) probeClient(cfg *tls.Config) (client *http.Client, closeIdle func()) {
+	rt := r.client.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	base, ok := rt.(*http.Transport)
+	if cfg == nil || !ok {
+		return r.client, func() {}
+	}
+	tr := base.Clone()
+	tr.TLSClientConfig = cfg.Clone() // the transport adds ALPN names to it
+	c := *r.client
+	c.Transport = tr
+	return &c, tr.CloseIdleConnections
 }
 
 // stopChecker cancels the checker of s and waits for it, so no probe result
