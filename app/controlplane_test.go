@@ -90,3 +90,44 @@ func TestAdminAPIAndFileTogether(t *testing.T) {
 		t.Errorf("API route after a restart: %d", s)
 	}
 }
+
+// A key created through the admin API opens a key-auth route at once, as its
+// consumer, and stops working when revoked.
+func TestAdminAPIKeysAuthenticate(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("X-Consumer-Name"))
+	}))
+	defer be.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tollgate.yaml")
+	writeConfig(t, path, strings.Replace(gatewayConfig("off", be.URL, "/"), "logging:",
+		"admin: {tokens: [{name: ops, token: s3cret, role: admin}]}\nconsumers: [{name: alice}]\npolicies: {key-auth: {}}\nlogging:", 1))
+	a := startApp(t, path)
+	proxy, api := "http://"+a.ProxyAddr(), "http://"+a.AdminAddr()+"/api"
+
+	code, body := adminDo(t, "POST", api+"/consumers/alice/keys", "s3cret", "")
+	var key struct{ ID, Key string }
+	if err := json.Unmarshal([]byte(body), &key); code != 201 || err != nil || key.Key == "" {
+		t.Fatalf("create key: %d %s", code, body)
+	}
+	call := func() (int, string) {
+		req, _ := http.NewRequest("GET", proxy+"/x", nil)
+		req.Header.Set("apikey", key.Key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, who := call(); code != 200 || who != "alice" {
+		t.Fatalf("with the new key: %d %q, want 200 as alice", code, who)
+	}
+	if code, _ := adminDo(t, "DELETE", api+"/consumers/alice/keys/"+key.ID, "s3cret", ""); code != 204 {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code, _ := call(); code != 401 {
+		t.Errorf("with the revoked key: %d, want 401", code)
+	}
+}

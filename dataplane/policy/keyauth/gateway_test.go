@@ -1,7 +1,9 @@
 package keyauth_test
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,7 +53,15 @@ consumers:
     credentials:
       key-auth: [{key: bob-key}, {key: bob-second-key}]
   - name: guest
+  - name: carol
+    credentials:
+      key-auth: [{sha256: "` + sha256Hex("carol-key") + `"}]
 `
+
+func sha256Hex(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
 
 func mustBcrypt(password string) string {
 	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
@@ -170,6 +180,16 @@ func TestKeyInHeader(t *testing.T) {
 	wantConsumer(t, get(t, http.DefaultClient, g.URL+"/x", "apikey", "bob-second-key"), "bob", "")
 	// Header names are case-insensitive.
 	wantConsumer(t, get(t, http.DefaultClient, g.URL+"/x", "APIKEY", "bob-key"), "bob", "")
+}
+
+// A key known only by its SHA-256 (as the admin API keeps the keys it
+// creates) authenticates like any other.
+func TestKeyGivenAsSHA256(t *testing.T) {
+	g := start(t, `{key-auth: {}}`)
+	wantConsumer(t, get(t, http.DefaultClient, g.URL+"/x", "apikey", "carol-key"), "carol", "")
+	if a := get(t, http.DefaultClient, g.URL+"/x", "apikey", sha256Hex("carol-key")); a.status != 401 {
+		t.Errorf("the hash itself as a key: %d, want 401", a.status)
+	}
 }
 
 func TestKeyInQuery(t *testing.T) {

@@ -3,6 +3,7 @@ package keyauth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 
 	"golang.org/x/net/http/httpguts"
@@ -150,10 +151,19 @@ func buildIndex(consumers *policy.Directory) (index, error) {
 	idx := index{}
 	for _, c := range consumers.All() {
 		for _, cred := range c.Credentials.KeyAuth {
-			if cred.Key == "" {
+			var digest [sha256.Size]byte
+			switch {
+			case cred.Key != "":
+				digest = sha256.Sum256([]byte(cred.Key))
+			case cred.SHA256 != "":
+				// A key known only by its hash (created through the admin
+				// API): the index holds hashes anyway.
+				if n, err := hex.Decode(digest[:], []byte(cred.SHA256)); err != nil || n != sha256.Size {
+					return nil, fmt.Errorf("consumer %q: key-auth sha256 is not 64 hexadecimal digits", c.Name)
+				}
+			default:
 				continue // refused by the configuration's validation
 			}
-			digest := sha256.Sum256([]byte(cred.Key))
 			if prev, dup := idx[digest]; dup {
 				if prev.consumer == c {
 					continue // listed twice for one consumer: not ambiguous
