@@ -99,7 +99,7 @@ func New(opts Options) (*App, error) {
 	if err := a.applyCurrent(); err != nil {
 		return fail(err)
 	}
-	a.api = admin.New(admin.Options{Controller: a.ctrl, Logger: a.log, Purge: cache.AdminPurge})
+	a.api = admin.New(admin.Options{Controller: a.ctrl, Logger: a.log, Purge: cache.AdminPurge, Settle: a.settle})
 	a.api.SetTokens(cfg.Admin.Tokens, cfg.Server.AdminListen)
 	if err := a.loadCertificates(cfg, a.baseDir()); err != nil {
 		return fail(err)
@@ -270,6 +270,16 @@ func (a *App) Start() error {
 	}
 	go a.follow(ctx)
 	return nil
+}
+
+// settle makes the engine serve the controller's configuration now, for an
+// admin API answer to come after its change is served.
+func (a *App) settle() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.applyCurrent(); err != nil {
+		a.log.Error("configuration change not served", "err", err.Error())
+	}
 }
 
 // follow serves every change the controller announces (admin API writes),

@@ -38,6 +38,9 @@ type Controller struct {
 	gen     uint64 // counts announcements: base or entities changed
 	subs    map[chan struct{}]struct{}
 	check   func(*config.Config) error
+	// valid is set while current is known to pass validation whole (with
+	// base): a change then only needs what it touches validated.
+	valid bool
 }
 
 // SetCheck adds a check every new configuration must pass before it is
@@ -123,7 +126,7 @@ func (c *Controller) ApplyFile(ctx context.Context, file *config.Config) (int64,
 	base := *file
 	base.Services, base.Routes, base.Consumers, base.Plans = nil, nil, nil, nil
 	prevBase := c.base
-	c.base = &base
+	c.base, c.valid = &base, false // a new base: validate everything
 	if _, err := c.change(ctx, store.Change{Actor: "file", Action: "apply the configuration file", Ops: ops}); err != nil {
 		c.base = prevBase
 		return 0, err
@@ -143,14 +146,28 @@ func (c *Controller) Change(ctx context.Context, ch store.Change) (store.Version
 	return c.change(ctx, ch)
 }
 
-func (c *Controller) change(ctx context.Context, ch store.Change) (store.Version, error) {
-	next := c.current.clone()
+// change applies ch's ops to the entities in place, then checks and stores
+// them; anything refused is taken back, leaving the entities as they were.
+func (c *Controller) change(ctx context.Context, ch store.Change) (_ store.Version, err error) {
+	next := c.current
+	var u undo
+	defer func() {
+		if err != nil {
+			next.rollback(u)
+		}
+	}()
 	for _, op := range ch.Ops {
-		if err := next.apply(op); err != nil {
+		if err := next.applyUndoable(op, &u); err != nil {
 			return store.Version{}, &ValidationError{Problems: []config.FieldError{{Path: entityPath(op.Kind, op.Name), Msg: err.Error()}}}
 		}
 	}
-	if problems := validate(next, c.base); len(problems) > 0 {
+	var problems []config.FieldError
+	if c.valid && !next.misnamed {
+		problems = validateChange(next, c.base, ch.Ops)
+	} else {
+		problems = validate(next, c.base)
+	}
+	if len(problems) > 0 {
 		return store.Version{}, &ValidationError{Problems: problems}
 	}
 	if c.check != nil {
@@ -165,6 +182,9 @@ func (c *Controller) change(ctx context.Context, ch store.Change) (store.Version
 		return store.Version{}, err
 	}
 	if v.N == 0 {
+		// Nothing changed in the store: the entities are taken back to
+		// exactly what they were.
+		next.rollback(u)
 		return v, nil
 	}
 	if v.N != c.version+1 {
@@ -174,7 +194,7 @@ func (c *Controller) change(ctx context.Context, ch store.Change) (store.Version
 			return store.Version{}, err
 		}
 	} else {
-		c.current, c.version = next, v.N
+		c.version, c.valid = v.N, true
 	}
 	c.notify()
 	return v, nil
@@ -203,18 +223,21 @@ func (c *Controller) refresh(ctx context.Context) error {
 	if latest == c.version {
 		return nil
 	}
-	next := c.current.clone()
+	var u undo
 	for _, op := range ops {
-		if err := next.apply(op); err != nil {
+		if err := c.current.applyUndoable(op, &u); err != nil {
+			c.current.rollback(u)
 			return fmt.Errorf("stored entity: %w", err)
 		}
 	}
-	c.current, c.version = next, latest
+	// Versions written elsewhere were validated there, maybe by other
+	// rules: the next change here validates everything.
+	c.version, c.valid = latest, false
 	return nil
 }
 
 func (c *Controller) reload(ctx context.Context) error {
-	c.current, c.version = newEntitySet(), 0
+	c.current, c.version, c.valid = newEntitySet(), 0, false
 	return c.refresh(ctx)
 }
 
@@ -241,25 +264,6 @@ func (c *Controller) notify() {
 		default:
 		}
 	}
-}
-
-// validate checks the configuration a set of entities makes, naming
-// entities in paths by name rather than by their index in the assembled
-// configuration.
-func validate(s *entitySet, base *config.Config) []config.FieldError {
-	cfg := s.configure(base)
-	cfg.ApplyDefaults()
-	problems := cfg.Validate()
-	for i := range problems {
-		problems[i].Path = nameIndexes(problems[i].Path, cfg)
-	}
-	for _, k := range sortedValues(s.keys) {
-		if _, ok := s.consumers[k.Consumer]; !ok {
-			problems = append(problems, config.FieldError{Path: entityPath(store.Keys, k.ID) + ".consumer",
-				Msg: fmt.Sprintf("unknown consumer %q", k.Consumer)})
-		}
-	}
-	return problems
 }
 
 var entityIndex = regexp.MustCompile(`^(services|routes|consumers|plans)\[(\d+)\]`)

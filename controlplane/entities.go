@@ -29,6 +29,15 @@ type entitySet struct {
 	plans     map[string]config.Plan
 	keys      map[string]Key
 	source    map[store.Kind]map[string]store.Source
+	// consumerList is configure's consumers (sorted, API keys joined),
+	// kept until a consumer or a key changes: with many consumers, sorting
+	// and joining them is most of what assembling a configuration costs.
+	// It is never written once made, so configurations share it.
+	consumerList []config.Consumer
+	// misnamed is set once an entity's name differs from the name it is
+	// stored under: names are then not unique by construction, and only a
+	// whole validation can tell.
+	misnamed bool
 }
 
 func newEntitySet() *entitySet {
@@ -54,47 +63,36 @@ func strictJSON(b []byte, v any) error {
 
 // put decodes an entity's body into the set.
 func (s *entitySet) put(kind store.Kind, name string, src store.Source, body []byte) error {
-	var err error
-	switch kind {
-	case store.Services:
-		var v config.Service
-		if err = strictJSON(body, &v); err == nil {
-			s.services[name] = v
-		}
-	case store.Routes:
-		var v config.Route
-		if err = strictJSON(body, &v); err == nil {
-			s.routes[name] = v
-		}
-	case store.Consumers:
-		var v config.Consumer
-		if err = strictJSON(body, &v); err == nil {
-			s.consumers[name] = v
-		}
-	case store.Plans:
-		var v config.Plan
-		if err = strictJSON(body, &v); err == nil {
-			s.plans[name] = v
-		}
-	case store.Keys:
-		var v Key
-		if err = strictJSON(body, &v); err == nil {
-			s.keys[name] = v
-		}
-	default:
+	if !knownKind(kind) {
 		return fmt.Errorf("unknown kind %q", kind)
 	}
+	v, err := decodeEntity(kind, body)
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", kind, name, err)
 	}
-	if s.source[kind] == nil {
-		s.source[kind] = map[string]store.Source{}
-	}
-	s.source[kind][name] = src
+	s.set(kind, name, src, v)
 	return nil
 }
 
+// get returns an entity as decodeEntity returned it, and its source.
+func (s *entitySet) get(kind store.Kind, name string) (v any, src store.Source, ok bool) {
+	switch kind {
+	case store.Services:
+		v, ok = s.services[name]
+	case store.Routes:
+		v, ok = s.routes[name]
+	case store.Consumers:
+		v, ok = s.consumers[name]
+	case store.Plans:
+		v, ok = s.plans[name]
+	case store.Keys:
+		v, ok = s.keys[name]
+	}
+	return v, s.source[kind][name], ok
+}
+
 func (s *entitySet) remove(kind store.Kind, name string) {
+	s.changed(kind)
 	switch kind {
 	case store.Services:
 		delete(s.services, name)
@@ -118,30 +116,46 @@ func (s *entitySet) apply(op store.Op) error {
 	return s.put(op.Kind, op.Name, op.Source, op.Body)
 }
 
-func (s *entitySet) clone() *entitySet {
-	c := newEntitySet()
-	for k, v := range s.services {
-		c.services[k] = v
+// changed drops what was derived from entities of kind.
+func (s *entitySet) changed(kind store.Kind) {
+	if kind == store.Consumers || kind == store.Keys {
+		s.consumerList = nil
 	}
-	for k, v := range s.routes {
-		c.routes[k] = v
+}
+
+// undo is what brings entities back to where they were before some ops:
+// applying ops in place and undoing them on refusal costs what the ops
+// touch, where copying the set first would cost every entity.
+type undo []undoStep
+
+type undoStep struct {
+	kind store.Kind
+	name string
+	had  bool
+	v    any
+	src  store.Source
+}
+
+// applyUndoable applies op, recording in u how to take it back.
+func (s *entitySet) applyUndoable(op store.Op, u *undo) error {
+	v, src, had := s.get(op.Kind, op.Name)
+	if err := s.apply(op); err != nil {
+		return err
 	}
-	for k, v := range s.consumers {
-		c.consumers[k] = v
-	}
-	for k, v := range s.plans {
-		c.plans[k] = v
-	}
-	for k, v := range s.keys {
-		c.keys[k] = v
-	}
-	for kind, m := range s.source {
-		c.source[kind] = make(map[string]store.Source, len(m))
-		for k, v := range m {
-			c.source[kind][k] = v
+	*u = append(*u, undoStep{kind: op.Kind, name: op.Name, had: had, v: v, src: src})
+	return nil
+}
+
+// rollback takes back the ops recorded in u, last first.
+func (s *entitySet) rollback(u undo) {
+	for i := len(u) - 1; i >= 0; i-- {
+		st := u[i]
+		if st.had {
+			s.set(st.kind, st.name, st.src, st.v)
+		} else {
+			s.remove(st.kind, st.name)
 		}
 	}
-	return c
 }
 
 // sourceOf says who owns an entity ("" when it does not exist).
@@ -155,13 +169,24 @@ func (s *entitySet) configure(base *config.Config) *config.Config {
 	cfg.Services = sortedValues(s.services)
 	cfg.Routes = sortedValues(s.routes)
 	cfg.Plans = sortedValues(s.plans)
-	cfg.Consumers = sortedValues(s.consumers)
+	cfg.Consumers = s.consumersWithKeys()
+	return &cfg
+}
+
+// consumersWithKeys returns the consumers sorted by name, API keys joined
+// to their key-auth credentials. The slice is shared: its capacity is its
+// length, so that an append copies it, and nobody may write to it.
+func (s *entitySet) consumersWithKeys() []config.Consumer {
+	if s.consumerList != nil {
+		return s.consumerList
+	}
+	list := sortedValues(s.consumers)
 	byConsumer := map[string][]Key{}
 	for _, k := range sortedValues(s.keys) {
 		byConsumer[k.Consumer] = append(byConsumer[k.Consumer], k)
 	}
-	for i := range cfg.Consumers {
-		c := &cfg.Consumers[i]
+	for i := range list {
+		c := &list[i]
 		keys := byConsumer[c.Name]
 		if len(keys) == 0 {
 			continue
@@ -172,7 +197,8 @@ func (s *entitySet) configure(base *config.Config) *config.Config {
 		}
 		c.Credentials.KeyAuth = creds
 	}
-	return &cfg
+	s.consumerList = list[:len(list):len(list)]
+	return s.consumerList
 }
 
 // fileOps returns the ops that make the store's file-owned entities those

@@ -133,17 +133,27 @@ func decodeAs[T any](body []byte) (any, error) {
 
 // set stores a value decodeEntity returned.
 func (s *entitySet) set(kind store.Kind, name string, src store.Source, v any) {
+	s.changed(kind)
+	var named string
 	switch kind {
 	case store.Services:
 		s.services[name] = v.(config.Service)
+		named = v.(config.Service).Name
 	case store.Routes:
 		s.routes[name] = v.(config.Route)
+		named = v.(config.Route).Name
 	case store.Consumers:
 		s.consumers[name] = v.(config.Consumer)
+		named = v.(config.Consumer).Name
 	case store.Plans:
 		s.plans[name] = v.(config.Plan)
+		named = v.(config.Plan).Name
 	case store.Keys:
 		s.keys[name] = v.(Key)
+		named = name // keys have no name of their own to validate
+	}
+	if named != name {
+		s.misnamed = true
 	}
 	if s.source[kind] == nil {
 		s.source[kind] = map[string]store.Source{}

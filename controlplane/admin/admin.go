@@ -10,6 +10,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/controlplane"
+	"github.com/tollgate/tollgate/controlplane/store"
 	"github.com/tollgate/tollgate/internal/jsonx"
 )
 
@@ -48,7 +50,11 @@ type Node struct {
 type Options struct {
 	Controller *controlplane.Controller
 	// Nodes lists the data planes (nil: none, as in a single process).
-	Nodes  func() []Node
+	Nodes func() []Node
+	// Settle, when set, is called after every change the API made, before
+	// it answers: the gateway of the same process serves the change by
+	// then, so a client can use what it just created.
+	Settle func()
 	Logger *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
@@ -223,6 +229,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// change applies a change through the controller, then lets the local
+// gateway settle on it.
+func (a *API) change(ctx context.Context, ch store.Change) (store.Version, error) {
+	v, err := a.opts.Controller.Change(ctx, ch)
+	if err == nil && v.N != 0 && a.opts.Settle != nil {
+		a.opts.Settle()
+	}
+	return v, err
 }
 
 // writeChangeError answers a refused change: 400 with the fields for a

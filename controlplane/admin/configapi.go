@@ -224,7 +224,7 @@ func (a *API) replaceAll(w http.ResponseWriter, r *http.Request, c caller, doc e
 			ops = append(ops, store.Op{Kind: store.Keys, Name: id, Delete: true})
 		}
 	}
-	v, err := ctrl.Change(r.Context(), store.Change{Actor: c.name, Action: action, Ops: ops})
+	v, err := a.change(r.Context(), store.Change{Actor: c.name, Action: action, Ops: ops})
 	if err != nil {
 		a.writeChangeError(w, err)
 		return

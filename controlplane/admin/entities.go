@@ -139,7 +139,7 @@ func (a *API) put(w http.ResponseWriter, r *http.Request, c caller, k entityKind
 		return
 	}
 	op := store.Op{Kind: k.kind, Name: name, Source: store.SourceAPI, Body: body}
-	if _, err := a.opts.Controller.Change(r.Context(), store.Change{Actor: c.name, Action: r.Method + " " + r.URL.Path, Ops: []store.Op{op}}); err != nil {
+	if _, err := a.change(r.Context(), store.Change{Actor: c.name, Action: r.Method + " " + r.URL.Path, Ops: []store.Op{op}}); err != nil {
 		a.writeChangeError(w, err)
 		return
 	}
@@ -248,7 +248,7 @@ func (a *API) remove(k entityKind) handlerFunc {
 				ops = append(ops, store.Op{Kind: store.Keys, Name: key.ID, Delete: true})
 			}
 		}
-		if _, err := a.opts.Controller.Change(r.Context(), store.Change{Actor: c.name, Action: r.Method + " " + r.URL.Path, Ops: ops}); err != nil {
+		if _, err := a.change(r.Context(), store.Change{Actor: c.name, Action: r.Method + " " + r.URL.Path, Ops: ops}); err != nil {
 			a.writeChangeError(w, err)
 			return
 		}

@@ -101,7 +101,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, c caller) {
 	key, rec := newKey(name, a.opts.Now())
 	body, _ := json.Marshal(rec)
 	op := store.Op{Kind: store.Keys, Name: rec.ID, Source: store.SourceAPI, Body: body}
-	if _, err := a.opts.Controller.Change(r.Context(), store.Change{Actor: c.name, Action: "POST " + r.URL.Path, Ops: []store.Op{op}}); err != nil {
+	if _, err := a.change(r.Context(), store.Change{Actor: c.name, Action: "POST " + r.URL.Path, Ops: []store.Op{op}}); err != nil {
 		a.writeChangeError(w, err)
 		return
 	}
@@ -123,7 +123,7 @@ func (a *API) deleteKey(w http.ResponseWriter, r *http.Request, c caller) {
 			continue
 		}
 		op := store.Op{Kind: store.Keys, Name: id, Delete: true}
-		if _, err := a.opts.Controller.Change(r.Context(), store.Change{Actor: c.name, Action: "DELETE " + r.URL.Path, Ops: []store.Op{op}}); err != nil {
+		if _, err := a.change(r.Context(), store.Change{Actor: c.name, Action: "DELETE " + r.URL.Path, Ops: []store.Op{op}}); err != nil {
 			a.writeChangeError(w, err)
 			return
 		}

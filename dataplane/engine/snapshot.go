@@ -38,6 +38,31 @@ type snapshot struct {
 	// bodyTimeout bounds each wait for a client's body bytes.
 	bodyTimeout time.Duration
 	noRoute     *metrics.RouteMetrics
+	// consumers is the directory the routes' policies were built with.
+	consumers consumerDirectory
+}
+
+// consumerDirectory is a directory with the configuration list it was made
+// of. The control plane and a data plane's replica hand out the same
+// (never written) list while no consumer changes, so a compile that is
+// given the list the previous snapshot was made of keeps its directory
+// rather than rebuilding one per consumer.
+type consumerDirectory struct {
+	first *config.Consumer // the list's first element: its identity
+	n     int
+	dir   *policy.Directory
+}
+
+// directoryFor returns the directory of cs, the previous snapshot's when
+// cs is the very list it was made of.
+func (e *Engine) directoryFor(cs []config.Consumer) consumerDirectory {
+	if len(cs) == 0 {
+		return consumerDirectory{dir: policy.NewDirectory(cs)}
+	}
+	if prev := e.current.Load(); prev != nil && prev.consumers.first == &cs[0] && prev.consumers.n == len(cs) {
+		return prev.consumers
+	}
+	return consumerDirectory{first: &cs[0], n: len(cs), dir: policy.NewDirectory(cs)}
 }
 
 type route struct {
@@ -134,7 +159,8 @@ func (e *Engine) compile(cfg *config.Config, version int64) (_ *snapshot, err er
 			sv.hashOn, sv.hashHeader = hashHeader, strings.TrimPrefix(hash, "header:")
 		}
 	}
-	consumers := policy.NewDirectory(cfg.Consumers)
+	s.consumers = e.directoryFor(cfg.Consumers)
+	consumers := s.consumers.dir
 	plans := make(map[string]*config.Plan, len(cfg.Plans))
 	for i := range cfg.Plans {
 		plans[cfg.Plans[i].Name] = &cfg.Plans[i]
