@@ -113,7 +113,6 @@ func (c *ControlPlane) check(cfg *config.Config) error {
 	return err
 }
 
-
 // loadClusterCert reads cluster.tls's certificate (kept for the next
 // handshakes; the previous one stays on error).
 func (c *ControlPlane) loadClusterCert(cfg *config.Config) error {

@@ -108,7 +108,6 @@ func NewDataPlane(opts Options, dpOpts ...DataPlaneOptions) (*DataPlane, error) 
 	return d, nil
 }
 
-
 // apply serves a configuration from the control plane (or the cache).
 func (d *DataPlane) apply(cfg *config.Config, version int64) error {
 	err := d.serve(cfg, version)

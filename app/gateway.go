@@ -48,7 +48,7 @@ func newGateway(log *slog.Logger) *gateway {
 	g.transport = proxy.NewTransport()
 	g.registry = upstream.NewRegistry(upstream.RegistryOptions{
 		ClientTLS: g.transport.ClientTLS,
-		Logger: log,
+		Logger:    log,
 		OnHealthChange: func(service, target string, healthy bool) {
 			g.metrics.SetUpstreamHealth(service, target, healthy)
 			if !healthy {
