@@ -179,16 +179,26 @@ func (a *App) applyCurrent() error {
 	return nil
 }
 
-// Reload re-reads the configuration file. An invalid file is refused and
-// the running configuration stays; an unchanged file is skipped.
-func (a *App) Reload() error {
+// Reload re-reads the configuration file and applies it (SIGHUP), even
+// unchanged: files it names may have changed. An invalid file is refused
+// and the running configuration stays.
+func (a *App) Reload() error { return a.reload(true) }
+
+// reloadIfChanged re-reads the file when its content (or the environment
+// it expands) changed: what a change of the file triggers.
+func (a *App) reloadIfChanged() error { return a.reload(false) }
+
+// reload re-reads the configuration file; force applies it even when the
+// file is unchanged, for files it names (an OpenAPI document, a CA) that
+// may have changed.
+func (a *App) reload(force bool) error {
 	if a.opts.ConfigPath == "" {
 		return nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cfg, digest, err := a.opts.load()
-	if err == nil && digest == a.digest {
+	if err == nil && digest == a.digest && !force {
 		return nil
 	}
 	if err == nil {
@@ -264,7 +274,7 @@ func (a *App) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopWatch = cancel
 	if a.opts.ConfigPath != "" {
-		if err := watchFile(ctx, a.opts.ConfigPath, a.log, func() { a.Reload() }); err != nil {
+		if err := watchFile(ctx, a.opts.ConfigPath, a.log, func() { a.reloadIfChanged() }); err != nil {
 			a.log.Warn("not watching the configuration file; SIGHUP still reloads", "err", err)
 		}
 	}

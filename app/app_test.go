@@ -297,3 +297,47 @@ func startTLSApp(t *testing.T, backend string) (*App, *testutil.CA) {
 		"server:\n  tls: {listen: \"127.0.0.1:0\", certificates: [{cert: cert.pem, key: key.pem}]}\n", 1))
 	return startApp(t, path), ca
 }
+
+// SIGHUP (Reload) applies the file again even when it is unchanged, for
+// the files it names: a changed OpenAPI document's example is served.
+func TestReloadRereadsNamedFiles(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "api.yaml")
+	writeSpec := func(v int) {
+		writeConfig(t, spec, fmt.Sprintf(`openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /x:
+    get:
+      operationId: getX
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              example: {v: %d}
+`, v))
+	}
+	writeSpec(1)
+	path := filepath.Join(dir, "tollgate.yaml")
+	writeConfig(t, path, fmt.Sprintf(`server:
+  proxy_listen: "127.0.0.1:0"
+  admin_listen: "127.0.0.1:0"
+logging: {access_log: "off"}
+routes:
+  - name: mock
+    paths: ["=/x"]
+    mock: {openapi: %q, operation: getX}
+`, spec))
+	a := startApp(t, path)
+	if got := get(t, "http://"+a.ProxyAddr()+"/x"); !strings.Contains(got, `"v":1`) {
+		t.Fatalf("first answer %q", got)
+	}
+	writeSpec(2)
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, "http://"+a.ProxyAddr()+"/x"); !strings.Contains(got, `"v":2`) {
+		t.Errorf("after SIGHUP with a changed document: %q", got)
+	}
+}

@@ -181,7 +181,7 @@ func (c *ControlPlane) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopWatch = cancel
 	if c.opts.ConfigPath != "" {
-		if err := watchFile(ctx, c.opts.ConfigPath, c.log, func() { c.Reload() }); err != nil {
+		if err := watchFile(ctx, c.opts.ConfigPath, c.log, func() { c.reloadIfChanged() }); err != nil {
 			c.log.Warn("not watching the configuration file; SIGHUP still reloads", "err", err)
 		}
 	}
@@ -226,14 +226,23 @@ func (c *ControlPlane) health(w http.ResponseWriter, r *http.Request) {
 // Reload re-reads the configuration file, as App.Reload does. Listener
 // addresses take effect at the next restart; the cluster token and
 // certificate at once.
-func (c *ControlPlane) Reload() error {
+func (c *ControlPlane) Reload() error { return c.reload(true) }
+
+// reloadIfChanged re-reads the file when its content (or the environment
+// it expands) changed: what a change of the file triggers.
+func (c *ControlPlane) reloadIfChanged() error { return c.reload(false) }
+
+// reload re-reads the configuration file; force applies it even when the
+// file is unchanged, for files it names (an OpenAPI document, a CA) that
+// may have changed.
+func (c *ControlPlane) reload(force bool) error {
 	if c.opts.ConfigPath == "" {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cfg, digest, err := c.opts.load()
-	if err == nil && digest == c.digest {
+	if err == nil && digest == c.digest && !force {
 		return nil
 	}
 	if err == nil {

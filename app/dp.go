@@ -190,7 +190,7 @@ func (d *DataPlane) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stopWatch = cancel
 	if d.opts.ConfigPath != "" {
-		if err := watchFile(ctx, d.opts.ConfigPath, d.log, func() { d.Reload() }); err != nil {
+		if err := watchFile(ctx, d.opts.ConfigPath, d.log, func() { d.reloadIfChanged() }); err != nil {
 			d.log.Warn("not watching the configuration file; SIGHUP still reloads", "err", err)
 		}
 	}
@@ -227,14 +227,23 @@ func (d *DataPlane) Status() cluster.Status { return d.client.Status() }
 // Reload re-reads the file: server, logging and policy-independent
 // settings apply at once; listeners and cluster settings at the next
 // restart.
-func (d *DataPlane) Reload() error {
+func (d *DataPlane) Reload() error { return d.reload(true) }
+
+// reloadIfChanged re-reads the file when its content (or the environment
+// it expands) changed: what a change of the file triggers.
+func (d *DataPlane) reloadIfChanged() error { return d.reload(false) }
+
+// reload re-reads the configuration file; force applies it even when the
+// file is unchanged, for files it names (an OpenAPI document, a CA) that
+// may have changed.
+func (d *DataPlane) reload(force bool) error {
 	if d.opts.ConfigPath == "" {
 		return nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cfg, digest, err := d.opts.load()
-	if err == nil && digest == d.digest {
+	if err == nil && digest == d.digest && !force {
 		return nil
 	}
 	if err == nil && cfg.Cluster.ControlPlane == "" {
