@@ -267,3 +267,39 @@ func TestSettingsErrors(t *testing.T) {
 		}
 	}
 }
+
+// With from_plan, each consumer is held to its plan's rate_limit; others
+// fall back to the policy's own limit, or to none without one.
+func TestLimitsFromPlans(t *testing.T) {
+	g := gatewaytest.Start(t, server+`
+plans:
+  - {name: free, rate_limit: {limit: 2, window: 1h}}
+  - {name: pro, rate_limit: {limit: 4, window: 1h}}
+  - {name: unlimited}
+consumers:
+  - {name: fay, plan: free}
+  - {name: pat, plan: pro}
+  - {name: una, plan: unlimited}
+routes:`+mockRoute("plans", "/plans", `{test-consumer: {}, rate-limit: {from_plan: true}}`)+
+		mockRoute("fallback", "/fallback", `{test-consumer: {}, rate-limit: {from_plan: true, limit: 1, window: 1h}}`)+"\n", nil)
+	wantStatuses(t, "free plan", statuses(t, 3, g.URL+"/plans", "X-Test-Consumer", "fay"), 200, 200, 429)
+	wantStatuses(t, "pro plan", statuses(t, 5, g.URL+"/plans", "X-Test-Consumer", "pat"), 200, 200, 200, 200, 429)
+	wantHeader(t, get(t, g.URL+"/plans", "X-Test-Consumer", "pat"), "RateLimit-Limit", "4")
+	wantStatuses(t, "plan without a rate limit", statuses(t, 5, g.URL+"/plans", "X-Test-Consumer", "una"), 200, 200, 200, 200, 200)
+	if a := get(t, g.URL+"/plans", "X-Test-Consumer", "una"); a.header.Get("RateLimit-Limit") != "" {
+		t.Errorf("unlimited consumer got RateLimit-Limit %q", a.header.Get("RateLimit-Limit"))
+	}
+	wantStatuses(t, "the policy's own limit for the others", statuses(t, 2, g.URL+"/fallback", "X-Test-Consumer", "una"), 200, 429)
+	wantStatuses(t, "a plan's limit over the policy's", statuses(t, 3, g.URL+"/fallback", "X-Test-Consumer", "fay"), 200, 200, 429)
+
+	_, err := config.Parse("t.yaml", []byte(`routes:
+  - name: r
+    paths: [/]
+    mock: {status: 200}
+    policies:
+      rate-limit: {from_plan: true, per: ip}
+`))
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:6:") || !strings.Contains(err.Error(), "from_plan limits per consumer") {
+		t.Errorf("from_plan with per ip: %v", err)
+	}
+}

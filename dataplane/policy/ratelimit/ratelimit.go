@@ -26,19 +26,41 @@ var rejected = &policy.Reject{Status: 429, Code: "rate_limited", Message: "rate 
 func build(raw *Settings, b *policy.Build) (any, error) {
 	s := raw.withDefaults()
 	kind, header, _ := parsePer(s.Per)
-	rate := gcra.NewRate(s.Limit, s.Window.D())
-	l, err := limiterFor(&s, rate, b)
-	if err != nil {
-		return nil, err
-	}
 	rm := b.RouteMetrics
 	if rm == nil {
 		rm = metrics.New().Route(b.Route, b.Service)
 	}
-	return &handler{
-		per: kind, header: header, limiter: l, metrics: rm,
-		limit: strconv.FormatInt(s.Limit, 10),
-	}, nil
+	h := &handler{per: kind, header: header, metrics: rm}
+	if s.Limit > 0 {
+		l, err := limiterFor(&s, gcra.NewRate(s.Limit, s.Window.D()), b)
+		if err != nil {
+			return nil, err
+		}
+		h.limiter, h.limit = l, strconv.FormatInt(s.Limit, 10)
+	}
+	if s.FromPlan {
+		h.plans = map[string]planLimit{}
+		for name, pl := range b.Plans {
+			rl := pl.RateLimit
+			if rl == nil || rl.Limit < 1 || rl.Window <= 0 {
+				continue
+			}
+			ps := s
+			ps.Limit, ps.Window = int64(rl.Limit), rl.Window
+			l, err := limiterFor(&ps, gcra.NewRate(ps.Limit, ps.Window.D()), b)
+			if err != nil {
+				return nil, err
+			}
+			h.plans[name] = planLimit{limiter: l, limit: strconv.FormatInt(ps.Limit, 10)}
+		}
+	}
+	return h, nil
+}
+
+// planLimit is the limit of the consumers of one plan (from_plan).
+type planLimit struct {
+	limiter *limiter
+	limit   string
 }
 
 // limiter is a route's rate limit state: kept in policy.State so that it
@@ -121,9 +143,11 @@ func registry(b *policy.Build) *prometheus.Registry {
 type handler struct {
 	per     int
 	header  string
-	limiter *limiter
+	limiter *limiter // nil with from_plan and no limit of its own
 	metrics *metrics.RouteMetrics
 	limit   string // RateLimit-Limit
+	// plans are the limits of plans' consumers, by plan (from_plan).
+	plans map[string]planLimit
 }
 
 // keyBuf is sized for the common keys (an IPv6 address, a consumer name,
@@ -132,10 +156,19 @@ const keyBuf = 96
 
 // Handle counts the request against its key and sets the headers.
 func (h *handler) Handle(x *policy.Exchange) *policy.Reject {
+	l, limit := h.limiter, h.limit
+	if c := x.Consumer; c != nil && h.plans != nil {
+		if pl, ok := h.plans[c.Plan]; ok {
+			l, limit = pl.limiter, pl.limit
+		}
+	}
+	if l == nil {
+		return nil // from_plan: a consumer whose plan sets no rate limit
+	}
 	var buf [keyBuf]byte
-	d := h.limiter.allow(h.key(x, buf[:0]))
+	d := l.allow(h.key(x, buf[:0]))
 	var num [20]byte
-	x.SetAnswerHeader("RateLimit-Limit", h.limit)
+	x.SetAnswerHeader("RateLimit-Limit", limit)
 	x.SetAnswerHeaderBytes("RateLimit-Remaining", strconv.AppendInt(num[:0], d.Remaining, 10))
 	x.SetAnswerHeaderBytes("RateLimit-Reset", strconv.AppendInt(num[:0], gcra.Seconds(d.Reset), 10))
 	if d.Allowed {

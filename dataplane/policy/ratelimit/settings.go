@@ -36,6 +36,10 @@ type Settings struct {
 	RedisTimeout config.Duration `yaml:"redis_timeout"`
 	// KeyPrefix starts every Redis key the policy writes.
 	KeyPrefix string `yaml:"key_prefix"`
+	// FromPlan takes each consumer's limit from its plan's rate_limit;
+	// Limit and Window, when set, apply to the others (no consumer, or a
+	// plan without rate_limit), which are otherwise not limited.
+	FromPlan bool `yaml:"from_plan"`
 }
 
 // maxLimit keeps limit × the emission interval (at least a microsecond)
@@ -87,19 +91,13 @@ func (s *Settings) Validate() []config.FieldError {
 	add := func(path, format string, args ...any) {
 		errs = append(errs, config.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
-	switch {
-	case s.Limit < 1:
-		add("limit", "limit must be at least 1 (requests per window)")
-	case s.Limit > maxLimit:
-		add("limit", "limit must be at most %d", int64(maxLimit))
+	if s.FromPlan && s.Limit == 0 && s.Window == 0 {
+		// Only plans' limits: nothing more to check here.
+	} else {
+		s.validateLimit(add)
 	}
-	switch w := s.Window.D(); {
-	case w <= 0:
-		add("window", "window is required (e.g. 1s, 1m, 1h)")
-	case w < time.Millisecond:
-		add("window", "window must be at least 1ms")
-	case w > 366*24*time.Hour:
-		add("window", "window must be at most a year")
+	if s.FromPlan && s.Per != "" && s.Per != "consumer" {
+		add("per", "from_plan limits per consumer; per must be consumer or left out")
 	}
 	if _, _, ok := parsePer(s.Per); !ok {
 		add("per", "per %q is not consumer, ip, route or header:NAME (NAME a header name)", s.Per)
@@ -116,6 +114,24 @@ func (s *Settings) Validate() []config.FieldError {
 		add("redis_timeout", "redis_timeout must be between 1ms and 10s")
 	}
 	return errs
+}
+
+// validateLimit checks limit and window.
+func (s *Settings) validateLimit(add func(path, format string, args ...any)) {
+	switch {
+	case s.Limit < 1:
+		add("limit", "limit must be at least 1 (requests per window)")
+	case s.Limit > maxLimit:
+		add("limit", "limit must be at most %d", int64(maxLimit))
+	}
+	switch w := s.Window.D(); {
+	case w <= 0:
+		add("window", "window is required (e.g. 1s, 1m, 1h)")
+	case w < time.Millisecond:
+		add("window", "window must be at least 1ms")
+	case w > 366*24*time.Hour:
+		add("window", "window must be at most a year")
+	}
 }
 
 // withDefaults returns the settings with every default filled in.
