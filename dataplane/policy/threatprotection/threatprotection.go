@@ -1,7 +1,6 @@
 package threatprotection
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -173,10 +172,10 @@ func (g *guard) Handle(x *policy.Exchange) *policy.Reject {
 			return errBanned
 		}
 	}
-	if cl := x.ContentLength(); cl == 0 || cl == -2 || !isJSON(x.Header("Content-Type")) {
+	if cl := x.ContentLength(); cl == 0 || cl == -2 || !policy.IsJSON(x.Header("Content-Type")) {
 		return nil
 	}
-	if enc := x.Header("Content-Encoding"); len(enc) > 0 && !bytes.EqualFold(bytes.TrimSpace(enc), identity) {
+	if !policy.IdentityEncoded(x.Header("Content-Encoding")) {
 		return errEncoded
 	}
 	body, rej := x.ReadBody(g.maxBody)
@@ -202,24 +201,3 @@ func (g *guard) AuthFailed(x *policy.Exchange) {
 // Finish gives back the memory of a body read for inspection.
 func (g *guard) Finish(x *policy.Exchange) { x.ReleaseBody() }
 
-var (
-	identity    = []byte("identity")
-	application = []byte("application/")
-	jsonType    = []byte("json")
-	jsonSuffix  = []byte("+json")
-)
-
-// isJSON reports whether a Content-Type is application/json or
-// application/*+json, whatever its parameters and case.
-func isJSON(ct []byte) bool {
-	if i := bytes.IndexByte(ct, ';'); i >= 0 {
-		ct = ct[:i]
-	}
-	ct = bytes.TrimSpace(ct)
-	if len(ct) <= len(application) || !bytes.EqualFold(ct[:len(application)], application) {
-		return false
-	}
-	sub := ct[len(application):]
-	return bytes.EqualFold(sub, jsonType) ||
-		len(sub) > len(jsonSuffix) && bytes.EqualFold(sub[len(sub)-len(jsonSuffix):], jsonSuffix)
-}

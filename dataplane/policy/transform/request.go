@@ -1,7 +1,6 @@
 package transform
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/tollgate/tollgate/dataplane/policy"
@@ -61,10 +60,10 @@ func (r *request) Handle(x *policy.Exchange) *policy.Reject {
 
 // editBody edits a JSON body; any other body goes on untouched.
 func (r *request) editBody(x *policy.Exchange, s *scratch) *policy.Reject {
-	if cl := x.ContentLength(); cl == 0 || cl == -2 || !isJSON(x.Header("Content-Type")) {
+	if cl := x.ContentLength(); cl == 0 || cl == -2 || !policy.IsJSON(x.Header("Content-Type")) {
 		return nil
 	}
-	if !identityEncoded(x.Header("Content-Encoding")) {
+	if !policy.IdentityEncoded(x.Header("Content-Encoding")) {
 		return errEncoded
 	}
 	limit := r.json.maxBody
@@ -100,28 +99,3 @@ func (r *request) Finish(x *policy.Exchange) {
 	}
 }
 
-var (
-	identity    = []byte("identity")
-	application = []byte("application/")
-	jsonType    = []byte("json")
-	jsonSuffix  = []byte("+json")
-)
-
-// isJSON reports whether a Content-Type is application/json or
-// application/*+json, whatever its parameters and case.
-func isJSON(ct []byte) bool {
-	if i := bytes.IndexByte(ct, ';'); i >= 0 {
-		ct = ct[:i]
-	}
-	ct = bytes.TrimSpace(ct)
-	if len(ct) <= len(application) || !bytes.EqualFold(ct[:len(application)], application) {
-		return false
-	}
-	sub := ct[len(application):]
-	return bytes.EqualFold(sub, jsonType) ||
-		len(sub) > len(jsonSuffix) && bytes.EqualFold(sub[len(sub)-len(jsonSuffix):], jsonSuffix)
-}
-
-func identityEncoded(enc []byte) bool {
-	return len(enc) == 0 || bytes.EqualFold(bytes.TrimSpace(enc), identity)
-}

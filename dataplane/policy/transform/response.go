@@ -71,7 +71,7 @@ func mapStatus(x *policy.Exchange, to int, s *scratch) {
 // answer over 16 KiB or without a length), a compressed one, one over
 // max_body_bytes or one that is not JSON goes out untouched.
 func (r *response) editBody(x *policy.Exchange, s *scratch) {
-	if !isJSON(x.ResponseHeader("Content-Type")) || !identityEncoded(x.ResponseHeader("Content-Encoding")) {
+	if !policy.IsJSON(x.ResponseHeader("Content-Type")) || !policy.IdentityEncoded(x.ResponseHeader("Content-Encoding")) {
 		return
 	}
 	body, ok := x.ResponseBody(r.json.maxBody)

@@ -79,7 +79,7 @@ func (a *adapter) Respond(x *policy.Exchange) {
 		}
 		return
 	}
-	if !identityEncoded(x.ResponseHeader("Content-Encoding")) {
+	if !policy.IdentityEncoded(x.ResponseHeader("Content-Encoding")) {
 		a.log.Info("answer passed through: compressed", "content_encoding", string(x.ResponseHeader("Content-Encoding")),
 			"request_id", string(x.RequestID()))
 		return

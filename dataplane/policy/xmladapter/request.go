@@ -116,13 +116,13 @@ var (
 func (r *requestConv) handle(x *policy.Exchange) *policy.Reject {
 	cl := x.ContentLength()
 	hasBody := cl > 0 || cl == -1
-	if hasBody && !isJSONType(x.Header("Content-Type")) || !hasBody && r.paramsFrom == 0 {
+	if hasBody && !policy.IsJSON(x.Header("Content-Type")) || !hasBody && r.paramsFrom == 0 {
 		r.route(x)
 		return nil
 	}
 	var body []byte
 	if hasBody {
-		if !identityEncoded(x.Header("Content-Encoding")) {
+		if !policy.IdentityEncoded(x.Header("Content-Encoding")) {
 			return errEncoded
 		}
 		limit := r.maxBody

@@ -146,17 +146,8 @@ func mediaType(ct []byte) (typ, sub []byte) {
 var (
 	application = []byte("application")
 	text        = []byte("text")
-	jsonSub     = []byte("json")
 	xmlSub      = []byte("xml")
-	identity    = []byte("identity")
 )
-
-// isJSONType reports whether a Content-Type is application/json or
-// application/*+json.
-func isJSONType(ct []byte) bool {
-	typ, sub := mediaType(ct)
-	return bytes.EqualFold(typ, application) && (bytes.EqualFold(sub, jsonSub) || hasSuffixFold(sub, "+json"))
-}
 
 // isXMLType reports whether a Content-Type is XML: text/xml,
 // application/xml or any */*+xml (application/soap+xml among them).
@@ -170,12 +161,6 @@ func isXMLType(ct []byte) bool {
 
 func hasSuffixFold(s []byte, suffix string) bool {
 	return len(s) > len(suffix) && strings.EqualFold(b2s(s[len(s)-len(suffix):]), suffix)
-}
-
-// identityEncoded reports whether a Content-Encoding leaves the body as is.
-func identityEncoded(enc []byte) bool {
-	enc = trimSpace(enc)
-	return len(enc) == 0 || bytes.EqualFold(enc, identity)
 }
 
 // b2s views bytes as a string without copying, for reads that do not keep
