@@ -200,4 +200,3 @@ func (g *guard) AuthFailed(x *policy.Exchange) {
 
 // Finish gives back the memory of a body read for inspection.
 func (g *guard) Finish(x *policy.Exchange) { x.ReleaseBody() }
-

@@ -98,4 +98,3 @@ func (r *request) Finish(x *policy.Exchange) {
 		x.ReleaseBody()
 	}
 }
-
