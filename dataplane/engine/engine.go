@@ -321,15 +321,15 @@ func (x *exchange) serve(ctx *fasthttp.RequestCtx, inflight int64) {
 		x.req.BodyLimit = limit
 	}
 	x.req.BufferResponse = x.pol.ResponseBufferLimit()
-	if proxy.IsWebSocketUpgrade(&ctx.Request.Header) {
-		if !r.websocket || sv.h2 != nil {
-			x.fail(fasthttp.StatusForbidden, proxy.CodeUpgradeRefused, "WebSocket is not allowed on this route")
-			return
-		}
-		x.inHandler = true
+	upgrade := proxy.IsWebSocketUpgrade(&ctx.Request.Header)
+	if upgrade && (!r.websocket || sv.h2 != nil) {
+		x.fail(fasthttp.StatusForbidden, proxy.CodeUpgradeRefused, "WebSocket is not allowed on this route")
+		return
+	}
+	x.inHandler = true
+	if upgrade {
 		proxy.ForwardUpgrade(ctx, &x.req, &x.result, x)
 	} else {
-		x.inHandler = true
 		proxy.Forward(ctx, &x.req, &x.result, x)
 	}
 	x.respond()
