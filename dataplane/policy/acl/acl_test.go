@@ -11,34 +11,12 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/config"
-	"github.com/tollgate/tollgate/dataplane/policy"
 	_ "github.com/tollgate/tollgate/dataplane/policy/acl"
 	"github.com/tollgate/tollgate/internal/gatewaytest"
+	"github.com/tollgate/tollgate/internal/policytest"
 )
 
-// test-header-auth stands in for a real authentication policy: the
-// consumer is the one X-Test-Consumer names.
-func init() {
-	policy.Register("test-header-auth", policy.Authenticate, func(s *policy.AuthSettings, b *policy.Build) (any, error) {
-		return headerAuth{*s, b.Consumers}, nil
-	})
-}
-
-type headerAuth struct {
-	policy.AuthSettings // anonymous
-	consumers           *policy.Directory
-}
-
-func (a headerAuth) Authenticate(x *policy.Exchange) (*policy.Consumer, *policy.Reject) {
-	name := x.Header("X-Test-Consumer")
-	if len(name) == 0 {
-		return nil, nil
-	}
-	if c, ok := a.consumers.Get(string(name)); ok {
-		return c, nil
-	}
-	return nil, policy.Unauthorized
-}
+func init() { policytest.RegisterConsumerPolicy() }
 
 type backend struct {
 	*httptest.Server
@@ -64,7 +42,7 @@ consumers:
 `
 
 // configYAML has the route /acl with the acl settings given behind
-// test-header-auth (authSettings: its settings), and the route /noauth
+// test-consumer (authSettings: its settings), and the route /noauth
 // with the same acl and no authentication.
 func configYAML(backendURL, aclSettings, authSettings string) string {
 	return gatewaytest.Server + consumers + fmt.Sprintf(`
@@ -76,7 +54,7 @@ routes:
     paths: ["/acl"]
     service: be
     policies:
-      test-header-auth: %s
+      test-consumer: %s
       acl: %s
   - name: unauthenticated
     paths: ["/noauth"]

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/dataplane/policy"
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/internal/testutil"
 )
 
@@ -332,23 +332,7 @@ func TestReloadKeepsEntries(t *testing.T) {
 	expect(t, "after a change of settings", get(t, g.URL+"/r"), "MISS", "answer 2")
 }
 
-// The test-consumer policy authenticates the consumer named in
-// X-Test-Consumer, so tests can pick consumers without real credentials.
-func init() {
-	policy.Register("test-consumer", policy.Authenticate, func(_ *policy.AuthSettings, b *policy.Build) (any, error) {
-		return headerAuth{b.Consumers}, nil
-	})
-}
-
-type headerAuth struct{ consumers *policy.Directory }
-
-func (a headerAuth) Authenticate(x *policy.Exchange) (*policy.Consumer, *policy.Reject) {
-	c, ok := a.consumers.Get(string(x.Header("X-Test-Consumer")))
-	if !ok {
-		return nil, nil
-	}
-	return c, nil
-}
+func init() { policytest.RegisterConsumerPolicy() }
 
 func TestKeyConsumer(t *testing.T) {
 	b := countingBackend(t)

@@ -15,18 +15,13 @@ import (
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/dataplane/policy"
 	"github.com/tollgate/tollgate/internal/gatewaytest"
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/internal/testutil"
 
 	_ "github.com/tollgate/tollgate/dataplane/policy/loadshed"
 )
 
-// The test-consumer policy authenticates the consumer named in
-// X-Test-Consumer, so tests can pick consumers without real credentials.
-func init() {
-	policy.Register("test-consumer", policy.Authenticate, func(_ *policy.AuthSettings, b *policy.Build) (any, error) {
-		return headerAuth{b.Consumers}, nil
-	})
-}
+func init() { policytest.RegisterConsumerPolicy() }
 
 // The test-refuse policy refuses requests carrying X-Test-Refuse with 403,
 // in a phase before load-shed's.
@@ -43,20 +38,6 @@ func (refuser) Handle(x *policy.Exchange) *policy.Reject {
 		return policy.Forbidden
 	}
 	return nil
-}
-
-type headerAuth struct{ consumers *policy.Directory }
-
-func (a headerAuth) Authenticate(x *policy.Exchange) (*policy.Consumer, *policy.Reject) {
-	name := x.Header("X-Test-Consumer")
-	if len(name) == 0 {
-		return nil, nil
-	}
-	c, ok := a.consumers.Get(string(name))
-	if !ok {
-		return nil, policy.Unauthorized
-	}
-	return c, nil
 }
 
 // backend holds every request until the test lets it answer: it reports

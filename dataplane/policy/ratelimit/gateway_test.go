@@ -9,34 +9,14 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/config"
-	"github.com/tollgate/tollgate/dataplane/policy"
 	"github.com/tollgate/tollgate/internal/gatewaytest"
+	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/internal/testutil"
 
 	_ "github.com/tollgate/tollgate/dataplane/policy/ratelimit"
 )
 
-// The test-consumer policy authenticates the consumer named in
-// X-Test-Consumer, so tests can pick consumers without real credentials.
-func init() {
-	policy.Register("test-consumer", policy.Authenticate, func(_ *struct{}, b *policy.Build) (any, error) {
-		return headerAuth{b.Consumers}, nil
-	})
-}
-
-type headerAuth struct{ consumers *policy.Directory }
-
-func (a headerAuth) Authenticate(x *policy.Exchange) (*policy.Consumer, *policy.Reject) {
-	name := x.Header("X-Test-Consumer")
-	if len(name) == 0 {
-		return nil, nil
-	}
-	c, ok := a.consumers.Get(string(name))
-	if !ok {
-		return nil, policy.Unauthorized
-	}
-	return c, nil
-}
+func init() { policytest.RegisterConsumerPolicy() }
 
 // server trusts X-Forwarded-For from loopback, so tests can play clients
 // with different addresses.
