@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"crypto/x509"
 	"net/netip"
 	"strings"
@@ -218,6 +219,18 @@ func (x *Exchange) SetResponseHeader(name, value string) { x.ctx.Response.Header
 // DelResponseHeader removes a header of the response about to go out (in
 // Respond).
 func (x *Exchange) DelResponseHeader(name string) { x.ctx.Response.Header.Del(name) }
+
+// IsAnswerHeader reports whether a policy set name with SetAnswerHeader
+// for this request: a header of this answer only (RateLimit-*, X-Cache),
+// which a cache must not store with the representation.
+func (x *Exchange) IsAnswerHeader(name []byte) bool {
+	for i := range x.respHeaders {
+		if bytes.EqualFold(x.respHeaders[i].name, name) {
+			return true
+		}
+	}
+	return false
+}
 
 // applyAnswerHeaders writes the headers set with SetAnswerHeader.
 func (x *Exchange) applyAnswerHeaders() {

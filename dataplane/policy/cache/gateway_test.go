@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/tollgate/tollgate/dataplane/policy/ratelimit"
 	"github.com/tollgate/tollgate/internal/policytest"
 	"github.com/tollgate/tollgate/internal/testutil"
 )
@@ -344,4 +345,19 @@ func TestKeyConsumer(t *testing.T) {
 	expect(t, "guest", get(t, g.URL+"/mine"), "MISS", "answer 3")
 	expect(t, "alice again", get(t, g.URL+"/mine", "X-Test-Consumer", "alice"), "HIT", "answer 1")
 	expect(t, "guest again", get(t, g.URL+"/mine"), "HIT", "answer 3")
+}
+
+// Headers other policies set for one answer are not stored: a hit carries
+// the rate limit headers of its own request, not those of the miss.
+func TestAnswerHeadersOfOtherPoliciesAreNotStored(t *testing.T) {
+	b := countingBackend(t)
+	yaml := strings.Replace(gatewayConfig(b.URL, "{ttl: 1m}"), "      cache:",
+		"      rate-limit: {limit: 10, window: 1h, per: route}\n      cache:", 1)
+	g := start(t, yaml, nil)
+	miss := get(t, g.URL+"/r")
+	hit := get(t, g.URL+"/r")
+	expect(t, "hit", hit, "HIT", "answer 1")
+	if m, h := miss.header.Get("RateLimit-Remaining"), hit.header.Get("RateLimit-Remaining"); m != "9" || h != "8" {
+		t.Errorf("RateLimit-Remaining: miss %q, hit %q; want 9 then 8", m, h)
+	}
 }

@@ -344,7 +344,7 @@ func (h *handler) entryOf(x *policy.Exchange, p *pending, now time.Time) (*store
 		Shared:   cc.SharedWithAuthorization(),
 	}
 	x.VisitResponseHeaders(func(name, value []byte) {
-		if !storedHeader(name) {
+		if !storedHeader(name) || x.IsAnswerHeader(name) {
 			return
 		}
 		n := textproto.CanonicalMIMEHeaderKey(string(name))

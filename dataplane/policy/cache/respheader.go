@@ -70,17 +70,12 @@ var (
 // storedHeader reports whether an entry keeps a response header: every
 // one the upstream sent with the representation, except those that concern
 // one exchange (Date, Set-Cookie, X-Request-ID, Content-Length, Age,
-// hop-by-hop ones) and those other policies add to every answer (RateLimit-*,
-// X-Quota-*, Retry-After, X-Cache): they run on a hit as on a miss and add
-// them again.
+// hop-by-hop ones). Headers policies set for one answer (RateLimit-*,
+// X-Cache) are left out by the caller (Exchange.IsAnswerHeader): they run
+// on a hit as on a miss and set them again.
 func storedHeader(name []byte) bool {
 	for _, n := range notStored {
 		if len(name) == len(n) && strings.EqualFold(string(name), n) {
-			return false
-		}
-	}
-	for _, p := range notStoredPrefixes {
-		if len(name) >= len(p) && strings.EqualFold(string(name[:len(p)]), p) {
 			return false
 		}
 	}
@@ -89,8 +84,5 @@ func storedHeader(name []byte) bool {
 
 var notStored = []string{
 	"Date", "Set-Cookie", "X-Request-Id", "Content-Length", "Age", "Connection", "Keep-Alive",
-	"Transfer-Encoding", "Te", "Trailer", "Upgrade", "Proxy-Authenticate", "Retry-After", "X-Cache",
-	"Server", "Alt-Svc",
+	"Transfer-Encoding", "Te", "Trailer", "Upgrade", "Proxy-Authenticate", "Server", "Alt-Svc",
 }
-
-var notStoredPrefixes = []string{"RateLimit-", "X-Quota-", "X-RateLimit-"}
