@@ -145,9 +145,6 @@ func (x *Exchange) LimitBody(max int64) {
 // BodyLimit is the cap set with LimitBody, 0 for none.
 func (x *Exchange) BodyLimit() int64 { return x.bodyLimit }
 
-// Started is when the request arrived.
-func (x *Exchange) Started() time.Time { return x.ctx.Time() }
-
 // BufferResponse asks for the upstream's response body to be read whole
 // into memory, when it announces at most limit bytes, so that Respond can
 // see it (ResponseBody): a cache stores it, a transformation edits it.

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"slices"
 	"sync"
 
 	"github.com/tollgate/tollgate/config"
@@ -217,32 +216,6 @@ func lookup(name string) (*definition, bool) {
 	defer registry.RUnlock()
 	d, ok := registry.defs[name]
 	return d, ok
-}
-
-// Names returns the registered policy names by phase, then name: the order
-// they run in.
-func Names() []string {
-	registry.RLock()
-	defs := make([]*definition, 0, len(registry.defs))
-	for _, d := range registry.defs {
-		defs = append(defs, d)
-	}
-	registry.RUnlock()
-	slices.SortFunc(defs, compareDefs)
-	names := make([]string, len(defs))
-	for i, d := range defs {
-		names[i] = d.name
-	}
-	return names
-}
-
-// PhaseOf returns the phase a registered policy runs in.
-func PhaseOf(name string) (Phase, bool) {
-	d, ok := lookup(name)
-	if !ok {
-		return 0, false
-	}
-	return d.phase, true
 }
 
 func compareDefs(a, b *definition) int {
